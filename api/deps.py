@@ -1,0 +1,87 @@
+"""Annotated dependencies: the unit of work, settings, the caller, paging, rate limits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from api.ratelimit import Budget, enforce
+from domain.accounts import service as accounts
+from domain.accounts.schemas import Principal
+from domain.shared.db import unit_of_work, utcnow
+from domain.shared.errors import Forbidden, Unauthorized
+from domain.shared.schemas import MAX_PAGE_SIZE, PageParams
+from domain.shared.settings import Settings, get_settings
+
+
+def _db() -> Iterator[Session]:
+    with unit_of_work() as session:
+        yield session
+
+
+# scope="function": commit before the answer is sent, so a client never sees a write that
+# later fails to commit, and reads its own writes on the next request.
+DbSession = Annotated[Session, Depends(_db, scope="function")]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+_bearer = HTTPBearer(auto_error=False, description="A JWT access token or an API key (fk_...)")
+
+
+def client_ip(request: Request) -> str:
+    """The peer address (behind a proxy, run uvicorn with --proxy-headers)."""
+    return request.client.host if request.client else "unknown"
+
+
+def _principal(
+    request: Request,
+    db: DbSession,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None:
+        raise Unauthorized(
+            "Missing bearer token", code="not_authenticated", headers={"WWW-Authenticate": "Bearer"}
+        )
+    principal = accounts.authenticate_bearer(db, settings, credentials.credentials, utcnow())
+    enforce(
+        request,
+        settings,
+        [
+            Budget(settings.rate_limit_user, principal.rate_limit_key),
+            Budget(settings.rate_limit_account, f"account:{principal.account_id}"),
+        ],
+    )
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+"""A user (JWT) or an API key, rate-limited per caller and per account."""
+
+
+def _user(principal: CurrentPrincipal) -> Principal:
+    if principal.kind != "user":
+        raise Forbidden("This endpoint needs a user's access token", code="user_token_required")
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(_user)]
+"""A logged-in user (account and key management are not for API keys)."""
+
+
+def auth_rate_limit(request: Request, settings: SettingsDep) -> None:
+    """The strict per-address budget of the unauthenticated auth endpoints."""
+    enforce(request, settings, [Budget(settings.rate_limit_login, f"auth-ip:{client_ip(request)}")])
+
+
+def _page(
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 20,
+) -> PageParams:
+    return PageParams(page=page, page_size=page_size)
+
+
+Pagination = Annotated[PageParams, Depends(_page)]

@@ -1,0 +1,85 @@
+"""One JSON error shape for every failure: {"error", "code", "details"?}."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from domain.shared.errors import AppError, RateLimited
+
+log = logging.getLogger(__name__)
+
+
+def error_body(
+    message: str, code: str, details: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The error body every endpoint answers with."""
+    body: dict[str, Any] = {"error": message, "code": code}
+    if details:
+        body["details"] = details
+    return body
+
+
+def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+    details = []
+    for err in exc.errors():
+        detail = {
+            "loc": [str(part) for part in err.get("loc", ())],
+            "msg": str(err.get("msg", "")),
+            "type": str(err.get("type", "")),
+        }
+        details.append(detail)
+    return details
+
+
+async def _app_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    body = error_body(exc.message, exc.code, exc.details)
+    if isinstance(exc, RateLimited):
+        body["retry_after"] = exc.retry_after
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse(
+        error_body("Request validation failed", "validation_error", _validation_details(exc)),
+        status_code=422,
+    )
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    status = HTTPStatus(exc.status_code)
+    code = status.phrase.lower().replace(" ", "_").replace("-", "_")
+    message = exc.detail if isinstance(exc.detail, str) else status.phrase
+    return JSONResponse(error_body(message, code), status_code=exc.status_code, headers=exc.headers)
+
+
+async def _data_error(_: Request, exc: Exception) -> JSONResponse:
+    # A value the database refused (out of range, bad encoding): the caller's input, not a crash.
+    log.warning("database refused a value: %s", exc)
+    return JSONResponse(
+        error_body("A value is out of range or malformed", "invalid_data"), status_code=422
+    )
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return JSONResponse(error_body("Internal server error", "internal_error"), status_code=500)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers."""
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DataError, _data_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,40 @@
+"""The FastAPI application: routers, middleware, error handlers, /docs."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from api import errors
+from api.middleware import BodySizeLimit, RateLimitHeaders
+from api.routes import api_keys, auth, contacts, health, jobs, products
+from domain.shared.settings import get_settings
+from workers import publisher
+
+
+def create_app() -> FastAPI:
+    """Build the app from settings (tests build their own)."""
+    settings = get_settings()
+    app = FastAPI(
+        title="Funnels API",
+        version="0.1.0",
+        description="Funnels, pages, orders through Stripe, analytics and integrations.",
+        docs_url="/docs",
+        redoc_url="/redoc",
+    )
+    for router in (
+        health.router,
+        auth.router,
+        api_keys.router,
+        jobs.router,
+        products.router,
+        contacts.router,
+    ):
+        app.include_router(router)
+    errors.install(app)
+    app.add_middleware(RateLimitHeaders)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    publisher.install()
+    return app
+
+
+app = create_app()

@@ -1,0 +1,69 @@
+"""Registration, login sessions, the caller, and the publishable key."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, status
+
+from api.deps import CurrentUser, DbSession, SettingsDep, auth_rate_limit
+from api.ratelimit import Budget, enforce
+from domain.accounts import service as accounts
+from domain.accounts.schemas import (
+    LoginIn,
+    MeOut,
+    PublishableKeyOut,
+    RefreshIn,
+    RegisterIn,
+    RegisterOut,
+    TokenPair,
+)
+from domain.shared.db import utcnow
+
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+
+
+@router.post(
+    "/register",
+    response_model=RegisterOut,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(auth_rate_limit)],
+)
+def register(body: RegisterIn, db: DbSession, settings: SettingsDep) -> RegisterOut:
+    """Create an account and its owner user; answers the owner's first tokens."""
+    return accounts.register(db, settings, body, utcnow())
+
+
+@router.post("/login", response_model=TokenPair, dependencies=[Depends(auth_rate_limit)])
+def login(request: Request, body: LoginIn, db: DbSession, settings: SettingsDep) -> TokenPair:
+    """Email and password for an access token and a refresh token."""
+    enforce(
+        request, settings, [Budget(settings.rate_limit_login, f"login-email:{body.email.lower()}")]
+    )
+    return accounts.login(db, settings, body, utcnow())
+
+
+@router.post("/refresh", response_model=TokenPair, dependencies=[Depends(auth_rate_limit)])
+def refresh(body: RefreshIn, db: DbSession, settings: SettingsDep) -> TokenPair:
+    """Rotate the refresh token; reusing an old one revokes the whole login."""
+    return accounts.refresh(db, settings, body.refresh_token, utcnow())
+
+
+@router.post(
+    "/logout", status_code=status.HTTP_204_NO_CONTENT, dependencies=[Depends(auth_rate_limit)]
+)
+def logout(body: RefreshIn, db: DbSession) -> None:
+    """Revoke the login of this refresh token: its access and refresh tokens stop working."""
+    accounts.logout(db, body.refresh_token, utcnow())
+
+
+@router.get("/me", response_model=MeOut)
+def me(principal: CurrentUser, db: DbSession) -> MeOut:
+    """The user, the account, and its publishable tracking key."""
+    return accounts.me(db, principal)
+
+
+@router.post("/publishable-key/rotate", response_model=PublishableKeyOut)
+def rotate_publishable_key(principal: CurrentUser, db: DbSession) -> PublishableKeyOut:
+    """A new publishable key; the old one stops working at once."""
+    return PublishableKeyOut(
+        publishable_key=accounts.rotate_publishable_key(db, principal.account_id)
+    )

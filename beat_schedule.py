@@ -1,0 +1,20 @@
+"""The periodic jobs: one plain dict for Celery beat. Each job is safe to run twice at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    # Publishes outbox messages the after-commit relay could not, and jobs whose message
+    # was lost (a broker restart); the database is the source of truth.
+    "sweep-outbox": {
+        "task": "jobs.sweep_outbox",
+        "schedule": 10.0,
+        "options": {"expires": 30},
+    },
+    "purge-idempotency-keys": {
+        "task": "jobs.purge_idempotency_keys",
+        "schedule": 3600.0,
+        "options": {"expires": 600},
+    },
+}

@@ -1,0 +1,126 @@
+"""Request and response shapes of the accounts context."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from pydantic import EmailStr, Field
+
+from domain.shared.schemas import InputModel, OutputModel
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a user (JWT), an API key, or a publishable key (checkout and tracking)."""
+
+    account_id: uuid.UUID
+    kind: Literal["user", "api_key", "publishable_key"]
+    user_id: uuid.UUID | None = None
+    api_key_id: uuid.UUID | None = None
+
+    @property
+    def rate_limit_key(self) -> str:
+        """The bucket this caller's own budget is counted in."""
+        if self.kind == "user":
+            return f"user:{self.user_id}"
+        if self.kind == "api_key":
+            return f"api_key:{self.api_key_id}"
+        return f"publishable:{self.account_id}"
+
+
+class RegisterIn(InputModel):
+    """A new account and its owner."""
+
+    email: EmailStr
+    password: str = Field(min_length=8, max_length=256)
+    account_name: str = Field(min_length=1, max_length=200)
+    full_name: str | None = Field(default=None, max_length=200)
+
+
+class LoginIn(InputModel):
+    """Credentials."""
+
+    email: EmailStr
+    password: str = Field(min_length=1, max_length=256)
+
+
+class RefreshIn(InputModel):
+    """A refresh token to rotate or revoke."""
+
+    refresh_token: str = Field(min_length=1, max_length=200)
+
+
+class TokenPair(OutputModel):
+    """Access and refresh tokens of one login."""
+
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the scheme name, not a secret
+    expires_in: int
+
+
+class UserOut(OutputModel):
+    """A user as its owner sees it."""
+
+    id: uuid.UUID
+    email: str
+    full_name: str | None
+    role: str
+    created_at: datetime
+
+
+class AccountOut(OutputModel):
+    """An account with its public tracking key."""
+
+    id: uuid.UUID
+    name: str
+    slug: str
+    publishable_key: str
+    created_at: datetime
+
+
+class MeOut(OutputModel):
+    """The caller: user, account, publishable key."""
+
+    user: UserOut
+    account: AccountOut
+    publishable_key: str
+
+
+class RegisterOut(TokenPair):
+    """Registration answers the new login too."""
+
+    user: UserOut
+    account: AccountOut
+
+
+class PublishableKeyOut(OutputModel):
+    """The account's current publishable key."""
+
+    publishable_key: str
+
+
+class ApiKeyIn(InputModel):
+    """A name for a new API key."""
+
+    name: str = Field(min_length=1, max_length=100)
+
+
+class ApiKeyOut(OutputModel):
+    """An API key without its secret."""
+
+    id: uuid.UUID
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreatedOut(ApiKeyOut):
+    """A new API key: the only time its secret is shown."""
+
+    key: str

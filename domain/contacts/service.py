@@ -1,0 +1,68 @@
+"""Use cases of the contacts context; other modules capture leads through upsert_contact."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from domain.contacts import repository as repo
+from domain.contacts.models import Contact
+from domain.shared import events
+from domain.shared.db import utcnow
+from domain.shared.errors import NotFound
+from domain.shared.schemas import PageParams
+
+
+def upsert_contact(
+    session: Session,
+    *,
+    account_id: uuid.UUID,
+    email: str,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    phone: str | None = None,
+    source: str | None = None,
+    attributes: dict[str, Any] | None = None,
+) -> tuple[Contact, bool]:
+    """The contact for (account, email), created or enriched; (contact, created).
+
+    Emits contact.created for a new contact and contact.updated for a known one.
+    """
+    email = email.strip().lower()
+    fields = {"first_name": first_name, "last_name": last_name, "phone": phone, "source": source}
+    contact_id, created = repo.upsert(
+        session,
+        account_id=account_id,
+        email=email,
+        fields=fields,
+        attributes=attributes or {},
+        now=utcnow(),
+    )
+    contact = repo.get(session, account_id, contact_id)
+    assert contact is not None
+    session.refresh(contact)
+    events.record(
+        session,
+        account_id=account_id,
+        type="contact.created" if created else "contact.updated",
+        subject_id=contact.id,
+        payload={"contact_id": str(contact.id), "email": contact.email, "source": contact.source},
+    )
+    return contact, created
+
+
+def get(session: Session, *, account_id: uuid.UUID, contact_id: uuid.UUID) -> Contact:
+    """One of the account's contacts, or 404."""
+    contact = repo.get(session, account_id, contact_id)
+    if contact is None:
+        raise NotFound("Contact not found")
+    return contact
+
+
+def list_contacts(
+    session: Session, *, account_id: uuid.UUID, page: PageParams, search: str | None = None
+) -> tuple[list[Contact], int]:
+    """A page of the account's contacts."""
+    return repo.list_contacts(session, account_id, page, search=search)

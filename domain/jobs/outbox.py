@@ -1,0 +1,123 @@
+"""The transactional outbox: messages become broker messages only after their commit.
+
+A service adds an OutboxMessage in its own transaction. Right after that transaction
+commits, the relay hands the message to the publisher (Celery, installed by the process
+at start-up) and marks it published. If the broker is down, the row simply stays
+unpublished and the beat sweep (relay_due) publishes it later: nothing is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session
+
+from domain.jobs.models import OutboxMessage
+from domain.shared.db import get_engine, utcnow
+
+log = logging.getLogger(__name__)
+
+_PENDING = "outbox_pending"
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """What the publisher needs to send one task message."""
+
+    id: uuid.UUID
+    task: str
+    queue: str
+    kwargs: dict[str, Any]
+
+
+Publisher = Callable[[OutgoingMessage], None]
+_publisher: Publisher | None = None
+
+
+def set_publisher(publisher: Publisher | None) -> None:
+    """Install how messages reach the broker (the API and workers install Celery's)."""
+    global _publisher
+    _publisher = publisher
+
+
+def add(session: Session, message: OutboxMessage) -> None:
+    """Stage a message: it is relayed after the session commits (if it is due by then)."""
+    session.add(message)
+    if message.available_at <= utcnow():
+        session.info.setdefault(_PENDING, []).append(_outgoing(message))
+
+
+def _outgoing(message: OutboxMessage) -> OutgoingMessage:
+    return OutgoingMessage(
+        id=message.id, task=message.task, queue=message.queue, kwargs=message.kwargs
+    )
+
+
+def _publish(messages: list[OutgoingMessage]) -> list[uuid.UUID]:
+    """Send what can be sent; the ids that reached the broker."""
+    if _publisher is None:
+        return []
+    sent: list[uuid.UUID] = []
+    for message in messages:
+        try:
+            _publisher(message)
+        except Exception:  # broker down: the sweep will send it later
+            log.warning(
+                "outbox: could not publish %s (%s); left for the sweep",
+                message.id,
+                message.task,
+                exc_info=True,
+            )
+            break
+        sent.append(message.id)
+    return sent
+
+
+@event.listens_for(Session, "after_commit")
+def _relay_after_commit(session: Session) -> None:
+    pending: list[OutgoingMessage] | None = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    sent = _publish(pending)
+    if sent:
+        # A connection of its own: the session cannot run SQL inside after_commit.
+        with get_engine().begin() as conn:
+            conn.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(sent), OutboxMessage.published_at.is_(None))
+                .values(published_at=utcnow())
+            )
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def relay_due(session: Session, *, now: datetime, grace_seconds: float, limit: int = 500) -> int:
+    """Publish unpublished messages that are due (the beat sweep); how many were sent.
+
+    grace_seconds leaves fresh messages to the after-commit relay, so both rarely send one.
+    A message sent twice is harmless: tasks are idempotent.
+    """
+    rows = session.scalars(
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.published_at.is_(None),
+            OutboxMessage.available_at <= now - timedelta(seconds=grace_seconds),
+        )
+        .order_by(OutboxMessage.available_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    sent = set(_publish([_outgoing(row) for row in rows]))
+    for row in rows:
+        if row.id in sent:
+            row.published_at = now
+    return len(sent)

@@ -1,0 +1,44 @@
+"""Every query of the jobs context."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from domain.jobs.models import Job, OutboxMessage
+
+
+def get_job(session: Session, account_id: uuid.UUID, job_id: uuid.UUID) -> Job | None:
+    """One of the account's jobs."""
+    return session.scalar(select(Job).where(Job.id == job_id, Job.account_id == account_id))
+
+
+def lock_job(session: Session, job_id: uuid.UUID) -> Job | None:
+    """The job, row-locked; None when it does not exist or another worker holds it."""
+    return session.scalar(select(Job).where(Job.id == job_id).with_for_update(skip_locked=True))
+
+
+def lock_stale_jobs(session: Session, *, updated_before: datetime, limit: int) -> list[Job]:
+    """Unfinished jobs untouched for too long, with no message waiting to be published.
+
+    Locked rows are skipped: a worker running the job holds its lock.
+    """
+    pending_message = exists().where(
+        OutboxMessage.job_id == Job.id, OutboxMessage.published_at.is_(None)
+    )
+    return list(
+        session.scalars(
+            select(Job)
+            .where(
+                Job.status.in_(("queued", "running")),
+                Job.updated_at < updated_before,
+                ~pending_message,
+            )
+            .order_by(Job.updated_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=Job)
+        ).all()
+    )

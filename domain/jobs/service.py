@@ -1,0 +1,137 @@
+"""Use cases of the jobs context: enqueue work, run it exactly once in effect, sweep."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from domain.jobs import outbox
+from domain.jobs import repository as repo
+from domain.jobs.models import Job, OutboxMessage
+from domain.jobs.queues import queue_for
+from domain.shared.db import utcnow
+from domain.shared.errors import NotFound
+from domain.shared.settings import get_settings
+
+TERMINAL = ("succeeded", "failed")
+
+
+def _message(job: Job, available_at: datetime) -> OutboxMessage:
+    return OutboxMessage(
+        id=uuid.uuid4(),
+        job_id=job.id,
+        task=job.task,
+        queue=job.queue,
+        kwargs={"job_id": str(job.id), **job.arguments},
+        created_at=utcnow(),
+        available_at=available_at,
+    )
+
+
+def enqueue(
+    session: Session,
+    *,
+    account_id: uuid.UUID,
+    task: str,
+    arguments: dict[str, Any] | None = None,
+    max_attempts: int | None = None,
+    delay_seconds: float = 0,
+) -> Job:
+    """Ask for async work: a job row and its outbox message, in the caller's transaction."""
+    now = utcnow()
+    job = Job(
+        id=uuid.uuid4(),
+        account_id=account_id,
+        task=task,
+        queue=queue_for(task),
+        status="queued",
+        arguments=arguments or {},
+        attempts=0,
+        max_attempts=max_attempts or get_settings().job_max_attempts,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(job)
+    session.flush()  # the message references the job
+    outbox.add(session, _message(job, now + timedelta(seconds=delay_seconds)))
+    return job
+
+
+def get_job(session: Session, account_id: uuid.UUID, job_id: uuid.UUID) -> Job:
+    """One of the account's jobs, or 404."""
+    job = repo.get_job(session, account_id, job_id)
+    if job is None:
+        raise NotFound("Job not found")
+    return job
+
+
+def start_attempt(session: Session, job_id: uuid.UUID) -> Job | None:
+    """Mark the job running and count the attempt; None if there is nothing to run now."""
+    job = repo.lock_job(session, job_id)
+    if job is None or job.status in TERMINAL:
+        return None
+    job.status = "running"
+    job.attempts += 1
+    job.started_at = job.started_at or utcnow()
+    return job
+
+
+def lock_for_run(session: Session, job_id: uuid.UUID) -> Job | None:
+    """The job locked for this run; None when done already or another worker holds it."""
+    job = repo.lock_job(session, job_id)
+    if job is None or job.status in TERMINAL:
+        return None
+    return job
+
+
+def succeed(job: Job, result: dict[str, Any] | None) -> None:
+    """Record the result (in the same transaction as the work's own changes)."""
+    job.status = "succeeded"
+    job.result = result
+    job.error = None
+    job.finished_at = utcnow()
+
+
+def lock_unfinished(session: Session, job_id: uuid.UUID) -> Job | None:
+    """The job locked (waiting for its lock), unless it is finished or gone."""
+    job = session.get(Job, job_id, with_for_update=True)
+    if job is None or job.status in TERMINAL:
+        return None
+    return job
+
+
+def fail(job: Job, error: str) -> None:
+    """Record a final failure."""
+    job.status = "failed"
+    job.error = error[:4000]
+    job.finished_at = utcnow()
+
+
+def schedule_retry(
+    session: Session, job: Job, error: str, *, delay_seconds: float, via_outbox: bool
+) -> None:
+    """Put the job back in the queue after a retryable failure.
+
+    via_outbox: the wait is too long for the broker (past its visibility timeout a Redis
+    broker would deliver it again anyway), so a due-dated outbox row carries it instead.
+    """
+    job.status = "queued"
+    job.error = error[:4000]
+    if via_outbox:
+        outbox.add(session, _message(job, utcnow() + timedelta(seconds=delay_seconds)))
+
+
+def requeue_stale(
+    session: Session, *, now: datetime, stale_after_seconds: float, limit: int = 500
+) -> int:
+    """Publish again the jobs whose message was lost (e.g. a broker restart); how many."""
+    jobs = repo.lock_stale_jobs(
+        session, updated_before=now - timedelta(seconds=stale_after_seconds), limit=limit
+    )
+    for job in jobs:
+        job.updated_at = now
+        outbox.add(session, _message(job, now))
+    return len(jobs)

@@ -1,0 +1,122 @@
+"""Shared pydantic pieces: strict input models, safe strings, money, pages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+T = TypeVar("T")
+
+MAX_PAGE_SIZE = 100
+
+
+def _has_nul(value: Any) -> bool:
+    """True when a string anywhere inside value holds a NUL byte (PostgreSQL text cannot)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    if isinstance(value, BaseModel):
+        return any(_has_nul(v) for v in value.__dict__.values())
+    return False
+
+
+def _reject_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+SafeStr = Annotated[str, AfterValidator(_reject_nul)]
+"""A string safe to store in PostgreSQL text (no NUL bytes); use it for query parameters."""
+
+
+class InputModel(BaseModel):
+    """Base of request bodies: unknown fields and NUL bytes are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _no_nul_bytes(self) -> InputModel:
+        if _has_nul(self):
+            raise ValueError("strings must not contain NUL characters")
+        return self
+
+
+class PatchModel(InputModel):
+    """Base of PATCH bodies: only sent fields change; null only where a field may be empty."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> PatchModel:
+        bad = [
+            name
+            for name in self.model_fields_set
+            if getattr(self, name) is None and name not in self.nullable
+        ]
+        if bad:
+            raise ValueError(f"may not be null: {', '.join(sorted(bad))}")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the caller sent."""
+        return self.model_dump(exclude_unset=True)
+
+
+class OutputModel(BaseModel):
+    """Base of response bodies: built from ORM objects."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
+Currency = Annotated[
+    str,
+    BeforeValidator(_upper),
+    Field(pattern=r"^[A-Z]{3}$", examples=["USD"], description="ISO 4217 code"),
+]
+Cents = Annotated[int, Field(ge=0, le=10**12, description="amount in the currency's minor unit")]
+
+
+@dataclass(frozen=True)
+class PageParams:
+    """Which page of a list the caller asked for."""
+
+    page: int = 1
+    page_size: int = 20
+
+    @property
+    def offset(self) -> int:
+        """Rows to skip."""
+        return (self.page - 1) * self.page_size
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list, as every list endpoint answers it."""
+
+    items: list[T]
+    total: int
+    page: int
+    page_size: int
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def page_of(item_model: type[M], rows: Sequence[Any], total: int, params: PageParams) -> Page[M]:
+    """A Page of item_model built from ORM rows."""
+    return Page[item_model](  # type: ignore[valid-type]
+        items=[item_model.model_validate(row, from_attributes=True) for row in rows],
+        total=total,
+        page=params.page,
+        page_size=params.page_size,
+    )

@@ -1,0 +1,92 @@
+"""The one settings object: every variable is documented in .env.example."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET_KEY = "dev-secret-change-me-dev-secret-change-me"  # noqa: S105 - refused outside development
+
+
+class Settings(BaseSettings):
+    """Configuration read from the environment (and an optional .env file)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    secret_key: str = DEFAULT_SECRET_KEY
+
+    database_url: str | None = None
+    redis_url: str | None = None
+    celery_broker_url: str | None = None
+    db_pool_size: int = 10
+
+    stripe_api_key: str = "sk_test_placeholder"
+    stripe_webhook_secret: str = "whsec_placeholder"  # noqa: S105 - not a real secret
+    stripe_api_base: str | None = None
+    aws_s3_bucket: str | None = None
+
+    access_token_ttl_seconds: int = Field(default=900, gt=0)
+    refresh_token_ttl_days: int = Field(default=30, gt=0)
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+
+    rate_limit_enabled: bool = True
+    rate_limit_user: str = "100/hour"
+    rate_limit_account: str = "1000/hour"
+    rate_limit_tracking: str = "20000/hour"
+    rate_limit_login: str = "10/minute"
+
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    idempotency_ttl_hours: int = Field(default=24, gt=0)
+
+    outbox_relay_grace_seconds: int = Field(default=5, ge=0)
+    outbox_sweep_interval_seconds: float = Field(default=10.0, gt=0)
+    job_requeue_after_seconds: int = Field(default=600, gt=0)
+    job_max_attempts: int = Field(default=8, gt=0)
+    retry_backoff_base_seconds: float = Field(default=2.0, gt=0)
+    retry_backoff_cap_seconds: float = Field(default=6 * 3600.0, gt=0)
+    celery_max_countdown_seconds: int = Field(default=900, gt=0)
+    broker_visibility_timeout_seconds: int = Field(default=3600, gt=0)
+    broker_publish_timeout_seconds: float = Field(default=2.0, gt=0)
+
+    allow_private_webhook_urls: bool = False
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        """Outside development a real SECRET_KEY is mandatory."""
+        if self.environment == "development":
+            return self
+        if self.secret_key == DEFAULT_SECRET_KEY:
+            raise ValueError("SECRET_KEY must be set to a secret value outside development")
+        if len(self.secret_key) < 32:
+            raise ValueError("SECRET_KEY must be at least 32 characters long")
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """DATABASE_URL with the psycopg 3 driver named, as SQLAlchemy wants it."""
+        if not self.database_url:
+            raise RuntimeError("DATABASE_URL is not set (./dev up sets it for you)")
+        url = self.database_url
+        for prefix in ("postgresql+psycopg2://", "postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+    @property
+    def broker_url(self) -> str:
+        """The Celery broker: CELERY_BROKER_URL, else REDIS_URL."""
+        url = self.celery_broker_url or self.redis_url
+        if not url:
+            raise RuntimeError("REDIS_URL is not set (./dev up sets it for you)")
+        return url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()
