@@ -37,9 +37,9 @@ SafeStr = Annotated[str, AfterValidator(_reject_nul)]
 
 
 class InputModel(BaseModel):
-    """Base of request bodies: unknown fields and NUL bytes are refused."""
+    """Base of request bodies: strict types; unknown fields and NUL bytes are refused."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     @model_validator(mode="after")
     def _no_nul_bytes(self) -> InputModel:

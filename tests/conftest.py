@@ -1,0 +1,149 @@
+"""The test harness: real servers for the session, a migrated database, the app, factories."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.servers import TestServers
+
+ROOT = Path(__file__).resolve().parent.parent
+_servers = TestServers()
+
+TEST_SETTINGS = {
+    "ENVIRONMENT": "test",
+    "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+    "RATE_LIMIT_USER": "100000/hour",
+    "RATE_LIMIT_ACCOUNT": "100000/hour",
+    "RATE_LIMIT_LOGIN": "100000/hour",
+    "RATE_LIMIT_TRACKING": "100000/hour",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Start the servers before any test module imports the app (it reads settings once)."""
+    if hasattr(config, "workerinput"):
+        return
+    _servers.start()
+    os.environ.update(TEST_SETTINGS)
+    os.environ["DATABASE_URL"] = _servers.database_url
+    os.environ["REDIS_URL"] = _servers.redis_url
+    os.environ.pop("CELERY_BROKER_URL", None)
+    from tests.support.migrations import upgrade
+
+    upgrade(_servers.database_url)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop what pytest_configure started."""
+    from domain.shared.db import dispose_engine
+
+    dispose_engine()
+    _servers.stop()
+
+
+@pytest.fixture(scope="session")
+def servers() -> TestServers:
+    """The running test servers."""
+    return _servers
+
+
+@pytest.fixture(scope="session")
+def app() -> Any:
+    """The FastAPI app under test."""
+    from api.main import create_app
+
+    return create_app()
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[Any]:
+    """An HTTP client talking to the app in-process."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+@dataclass
+class Tenant:
+    """A registered account with its owner's tokens."""
+
+    account_id: uuid.UUID
+    user_id: uuid.UUID
+    email: str
+    password: str
+    access_token: str
+    refresh_token: str
+    publishable_key: str
+    slug: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Authorization header of the owner."""
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+@pytest.fixture
+def make_tenant(client: Any) -> Any:
+    """Register fresh accounts through the API (unique data isolates tests)."""
+
+    def make(name: str = "Acme") -> Tenant:
+        email = f"owner-{uuid.uuid4().hex[:12]}@example.com"
+        password = "correct horse battery staple"
+        r = client.post(
+            "/api/v1/auth/register",
+            json={"email": email, "password": password, "account_name": name},
+        )
+        assert r.status_code == 201, r.text
+        body = r.json()
+        return Tenant(
+            account_id=uuid.UUID(body["account"]["id"]),
+            user_id=uuid.UUID(body["user"]["id"]),
+            email=email,
+            password=password,
+            access_token=body["access_token"],
+            refresh_token=body["refresh_token"],
+            publishable_key=body["account"]["publishable_key"],
+            slug=body["account"]["slug"],
+        )
+
+    return make
+
+
+@pytest.fixture
+def tenant(make_tenant: Any) -> Tenant:
+    """One fresh account."""
+    return make_tenant()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def other_tenant(make_tenant: Any) -> Tenant:
+    """A second, unrelated account."""
+    return make_tenant("Other Co")  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def db() -> Iterator[Any]:
+    """A session inside a transaction that is rolled back after the test."""
+    from sqlalchemy.orm import Session
+
+    from domain.shared.db import get_engine
+
+    connection = get_engine().connect()
+    transaction = connection.begin()
+    session = Session(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+    try:
+        yield session
+    finally:
+        session.close()
+        transaction.rollback()
+        connection.close()
