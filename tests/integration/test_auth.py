@@ -93,7 +93,8 @@ def test_rotate_publishable_key(client: Any, tenant: Any) -> None:
     r = client.post("/api/v1/auth/publishable-key/rotate", headers=tenant.headers)
     assert r.status_code == 200
     new_key = r.json()["publishable_key"]
-    assert new_key.startswith("pk_") and new_key != tenant.publishable_key
+    assert new_key.startswith("pk_")
+    assert new_key != tenant.publishable_key
     assert (
         client.get("/api/v1/auth/me", headers=tenant.headers).json()["publishable_key"] == new_key
     )
@@ -110,10 +111,12 @@ def test_api_keys_shown_once_stored_hashed_and_revocable(client: Any, tenant: An
     secret = created["key"]
     assert secret.startswith("fk_")
     stored = db.scalar(select(ApiKey).where(ApiKey.id == created["id"]))
-    assert stored is not None and secret not in (stored.key_hash, stored.prefix)
+    assert stored is not None
+    assert secret not in (stored.key_hash, stored.prefix)
 
     listed = client.get("/api/v1/api-keys", headers=tenant.headers).json()
-    assert listed["total"] == 1 and "key" not in listed["items"][0]
+    assert listed["total"] == 1
+    assert "key" not in listed["items"][0]
 
     key_headers = {"Authorization": f"Bearer {secret}"}
     assert client.get("/api/v1/products", headers=key_headers).status_code == 200

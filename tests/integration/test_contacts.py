@@ -20,7 +20,8 @@ def test_upsert_creates_once_and_enriches(db: Any, tenant: Any) -> None:
         first_name="Jane",
         source="optin",
     )
-    assert created and first.email == "jane@example.com"
+    assert created
+    assert first.email == "jane@example.com"
     again, created_again = contacts.upsert_contact(
         db,
         account_id=tenant.account_id,
@@ -28,7 +29,8 @@ def test_upsert_creates_once_and_enriches(db: Any, tenant: Any) -> None:
         last_name="Doe",
         attributes={"plan": "pro"},
     )
-    assert not created_again and again.id == first.id
+    assert not created_again
+    assert again.id == first.id
     assert (again.first_name, again.last_name, again.source) == ("Jane", "Doe", "optin")
     assert again.attributes == {"plan": "pro"}
     types = db.scalars(
@@ -46,7 +48,8 @@ def test_same_email_in_two_accounts_is_two_contacts(
     b, created = contacts.upsert_contact(
         db, account_id=other_tenant.account_id, email="x@example.com"
     )
-    assert created and a.id != b.id
+    assert created
+    assert a.id != b.id
 
 
 def test_list_search_detail_and_isolation(client: Any, tenant: Any, other_tenant: Any) -> None:

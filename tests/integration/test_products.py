@@ -18,20 +18,23 @@ def _create(client: Any, headers: dict[str, str], **overrides: Any) -> dict[str,
 
 def test_create_read_update_archive(client: Any, tenant: Any) -> None:
     product = _create(client, tenant.headers, description="All lessons")
-    assert product["currency"] == "USD" and product["price_cents"] == 4900
+    assert product["currency"] == "USD"
+    assert product["price_cents"] == 4900
     path = f"/api/v1/products/{product['id']}"
     assert client.get(path, headers=tenant.headers).json() == product
 
     r = client.patch(path, json={"price_cents": 5900, "description": None}, headers=tenant.headers)
     assert r.status_code == 200
-    assert r.json()["price_cents"] == 5900 and r.json()["description"] is None
+    assert r.json()["price_cents"] == 5900
+    assert r.json()["description"] is None
     assert r.json()["name"] == "Course"
 
     assert client.delete(path, headers=tenant.headers).status_code == 204
     listed = client.get("/api/v1/products", headers=tenant.headers).json()
     assert listed["total"] == 0
     archived = client.get("/api/v1/products?include_archived=true", headers=tenant.headers).json()
-    assert archived["total"] == 1 and archived["items"][0]["archived_at"] is not None
+    assert archived["total"] == 1
+    assert archived["items"][0]["archived_at"] is not None
     assert client.get(path, headers=tenant.headers).json()["active"] is False
 
 
@@ -55,7 +58,8 @@ def test_invalid_create_is_422_and_creates_nothing(client: Any, tenant: Any, bod
     r = client.post("/api/v1/products", json=body, headers=tenant.headers)
     assert r.status_code == 422, r.text
     error = r.json()
-    assert error["code"] == "validation_error" and error["details"]
+    assert error["code"] == "validation_error"
+    assert error["details"]
     assert all({"loc", "msg", "type"} <= set(d) for d in error["details"])
     assert client.get("/api/v1/products", headers=tenant.headers).json()["total"] == 0
 
@@ -76,7 +80,9 @@ def test_list_pages_filters_and_searches(client: Any, tenant: Any) -> None:
         _create(client, tenant.headers, name=f"Item {i}", active=i % 2 == 0)
     _create(client, tenant.headers, name="100%_literal")
     page = client.get("/api/v1/products?page=2&page_size=2", headers=tenant.headers).json()
-    assert page["total"] == 6 and page["page"] == 2 and page["page_size"] == 2
+    assert page["total"] == 6
+    assert page["page"] == 2
+    assert page["page_size"] == 2
     assert len(page["items"]) == 2
     inactive = client.get("/api/v1/products?active=false", headers=tenant.headers).json()
     assert inactive["total"] == 2
