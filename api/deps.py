@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -14,7 +14,7 @@ from domain.accounts import service as accounts
 from domain.accounts.schemas import Principal
 from domain.shared.db import unit_of_work, utcnow
 from domain.shared.errors import Forbidden, Unauthorized
-from domain.shared.schemas import MAX_PAGE_SIZE, PageParams
+from domain.shared.schemas import MAX_PAGE_SIZE, PageParams, SafeStr
 from domain.shared.settings import Settings, get_settings
 
 
@@ -70,6 +70,35 @@ def _user(principal: CurrentPrincipal) -> Principal:
 
 CurrentUser = Annotated[Principal, Depends(_user)]
 """A logged-in user (account and key management are not for API keys)."""
+
+
+def _checkout_caller(
+    request: Request,
+    db: DbSession,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    x_publishable_key: Annotated[SafeStr | None, Header(max_length=200)] = None,
+    key: Annotated[SafeStr | None, Query(max_length=200, description="publishable key")] = None,
+) -> Principal:
+    if credentials is not None:
+        return _principal(request, db, settings, credentials)
+    publishable = x_publishable_key or key
+    if not publishable:
+        raise Unauthorized(
+            "Send a bearer token or the account's publishable key", code="not_authenticated"
+        )
+    principal = accounts.authenticate_publishable_key(db, publishable)
+    enforce(
+        request,
+        settings,
+        [Budget(settings.rate_limit_tracking, f"tracking:{principal.account_id}")],
+    )
+    return principal
+
+
+PublicCaller = Annotated[Principal, Depends(_checkout_caller)]
+"""Checkout pages and tracking: a bearer, or the publishable key (X-Publishable-Key or ?key=),
+counted against the account's separate, much larger tracking budget."""
 
 
 def auth_rate_limit(request: Request, settings: SettingsDep) -> None:

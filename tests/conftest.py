@@ -57,9 +57,13 @@ def servers() -> TestServers:
 @pytest.fixture(scope="session")
 def app() -> Any:
     """The FastAPI app under test."""
+    import tests.support.tasks  # noqa: F401 - registers the suite's own task
     from api.main import create_app
+    from tests.support.probe_routes import router
 
-    return create_app()
+    app = create_app()
+    app.include_router(router)
+    return app
 
 
 @pytest.fixture

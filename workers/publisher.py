@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from domain.jobs import outbox
-from domain.shared.settings import get_settings
 from workers.celery_app import celery_app
 
 
@@ -20,7 +19,6 @@ def publish(message: outbox.OutgoingMessage) -> None:
             "interval_start": 0,
             "interval_step": 0.2,
             "interval_max": 0.2,
-            "timeout": get_settings().broker_publish_timeout_seconds,
         },
     )
 

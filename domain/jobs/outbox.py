@@ -47,9 +47,9 @@ def set_publisher(publisher: Publisher | None) -> None:
 
 
 def add(session: Session, message: OutboxMessage) -> None:
-    """Stage a message: it is relayed after the session commits (if it is due by then)."""
+    """Stage a message: relayed right after the commit unless it is due later (then swept)."""
     session.add(message)
-    if message.available_at <= utcnow():
+    if message.available_at <= message.created_at:
         session.info.setdefault(_PENDING, []).append(_outgoing(message))
 
 

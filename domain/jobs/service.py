@@ -19,15 +19,16 @@ from domain.shared.settings import get_settings
 TERMINAL = ("succeeded", "failed")
 
 
-def _message(job: Job, available_at: datetime) -> OutboxMessage:
+def _message(job: Job, delay_seconds: float = 0) -> OutboxMessage:
+    now = utcnow()
     return OutboxMessage(
         id=uuid.uuid4(),
         job_id=job.id,
         task=job.task,
         queue=job.queue,
         kwargs={"job_id": str(job.id), **job.arguments},
-        created_at=utcnow(),
-        available_at=available_at,
+        created_at=now,
+        available_at=now + timedelta(seconds=delay_seconds),
     )
 
 
@@ -56,7 +57,7 @@ def enqueue(
     )
     session.add(job)
     session.flush()  # the message references the job
-    outbox.add(session, _message(job, now + timedelta(seconds=delay_seconds)))
+    outbox.add(session, _message(job, delay_seconds))
     return job
 
 
@@ -121,7 +122,7 @@ def schedule_retry(
     job.status = "queued"
     job.error = error[:4000]
     if via_outbox:
-        outbox.add(session, _message(job, utcnow() + timedelta(seconds=delay_seconds)))
+        outbox.add(session, _message(job, delay_seconds))
 
 
 def requeue_stale(
@@ -133,5 +134,5 @@ def requeue_stale(
     )
     for job in jobs:
         job.updated_at = now
-        outbox.add(session, _message(job, now))
+        outbox.add(session, _message(job))
     return len(jobs)
