@@ -23,6 +23,7 @@ TEST_SETTINGS = {
     "RATE_LIMIT_ACCOUNT": "100000/hour",
     "RATE_LIMIT_LOGIN": "100000/hour",
     "RATE_LIMIT_TRACKING": "100000/hour",
+    "OUTBOX_RELAY_GRACE_SECONDS": "0",
 }
 
 
@@ -151,3 +152,14 @@ def db() -> Iterator[Any]:
         session.close()
         transaction.rollback()
         connection.close()
+
+
+@pytest.fixture(scope="session")
+def worker() -> Iterator[Any]:
+    """A real Celery worker process consuming every queue of the test broker."""
+    from tests.support.worker import CeleryWorker
+
+    w = CeleryWorker(dict(os.environ), name="suite")
+    w.start()
+    yield w
+    w.stop()

@@ -8,6 +8,7 @@ from celery import Celery
 from celery.signals import worker_process_init
 from kombu import Queue
 
+import domain.models  # noqa: F401 - every mapper registered before a task touches the database
 from beat_schedule import BEAT_SCHEDULE
 from domain.jobs.queues import QUEUES, queue_for
 from domain.shared.db import dispose_engine
@@ -19,12 +20,12 @@ def _route(name: str, *_: Any, **__: Any) -> dict[str, str]:
     return {"queue": queue_for(name)}
 
 
-def create_celery() -> Celery:
-    """A Celery app configured from settings."""
+def create_celery(broker_url: str | None = None) -> Celery:
+    """A Celery app configured from settings (broker_url overrides the configured broker)."""
     settings = get_settings()
     app = Celery("funnels")
     app.conf.update(
-        broker_url=settings.celery_broker_url or settings.redis_url,
+        broker_url=broker_url or settings.celery_broker_url or settings.redis_url,
         broker_connection_retry_on_startup=True,
         # A Redis broker re-delivers an unacknowledged message after this long.
         broker_transport_options={

@@ -93,19 +93,26 @@ def test_job_and_message_are_written_with_the_change_and_relayed_after_commit(
 def test_a_rolled_back_transaction_enqueues_nothing(
     tenant: Any, sent: list[outbox.OutgoingMessage]
 ) -> None:
-    job_id = None
-    with pytest.raises(RuntimeError), unit_of_work() as session:
-        job_id = jobs.enqueue(session, account_id=tenant.account_id, task="testing.record").id
-        raise RuntimeError("the change failed")
+    created: list[uuid.UUID] = []
+
+    def change_that_fails() -> None:
+        with unit_of_work() as session:
+            created.append(
+                jobs.enqueue(session, account_id=tenant.account_id, task="testing.record").id
+            )
+            raise RuntimeError("the change failed")
+
+    with pytest.raises(RuntimeError):
+        change_that_fails()
+    [job_id] = created
     assert sent == []
     with unit_of_work() as session:
         assert session.get(Job, job_id) is None
 
 
 def test_broker_down_at_commit_loses_nothing_and_the_sweep_sends_it(
-    tenant: Any, broker_down: None, sent: list[outbox.OutgoingMessage]
+    tenant: Any, sent: list[outbox.OutgoingMessage], broker_down: None
 ) -> None:
-    outbox.set_publisher(lambda m: (_ for _ in ()).throw(ConnectionError("down")))
     job_id = _enqueue(tenant.account_id)
     [message] = _messages(job_id)
     assert message.published_at is None

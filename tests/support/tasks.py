@@ -26,9 +26,8 @@ def record(session: Session, job: Job) -> dict[str, Any]:
         subject_id=job.id,
         payload={"attempt": job.attempts},
     )
-    if args.get("pid_file"):
+    if args.get("sleep") and job.attempts == 1:
         Path(args["pid_file"]).write_text(str(os.getpid()))
-    if args.get("sleep"):
         time.sleep(float(args["sleep"]))
     if args.get("fail") == "retryable" and job.attempts < int(args.get("succeed_on", 10**6)):
         raise RetryableRemoteError(
