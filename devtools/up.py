@@ -22,10 +22,10 @@ from typing import IO
 from urllib.parse import urlsplit, urlunsplit
 
 from devtools.embedded import EmbeddedPostgres, RedisServer, free_port, port_is_free
+from domain.jobs.queues import QUEUES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CELERY_APP = "workers.celery_app:celery_app"
-QUEUES = "payments,webhooks,integrations,analytics,default"
 DEFAULT_REDIS_PORT = 6390
 READY_TIMEOUT = 120.0
 STOP_GRACE = 10.0
@@ -85,7 +85,7 @@ def child_commands(data: Path) -> list[Child]:
     return [
         Child("api", [venv_bin("uvicorn"), "api.main:app", "--host", "127.0.0.1",
                       "--port", api_port]),
-        Child("worker", [*celery, "worker", "-Q", QUEUES, "--loglevel", "INFO",
+        Child("worker", [*celery, "worker", "-Q", ",".join(QUEUES), "--loglevel", "INFO",
                          "--concurrency", "2", "-n", "worker@%h"]),
         Child("beat", [*celery, "beat", "--loglevel", "INFO",
                        "--schedule", str(data / "celerybeat-schedule")]),

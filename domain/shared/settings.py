@@ -43,7 +43,6 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = Field(default=24, gt=0)
 
     outbox_relay_grace_seconds: int = Field(default=5, ge=0)
-    outbox_sweep_interval_seconds: float = Field(default=10.0, gt=0)
     job_requeue_after_seconds: int = Field(default=600, gt=0)
     job_max_attempts: int = Field(default=8, gt=0)
     retry_backoff_base_seconds: float = Field(default=2.0, gt=0)
@@ -53,7 +52,6 @@ class Settings(BaseSettings):
     broker_publish_timeout_seconds: float = Field(default=2.0, gt=0)
 
     allow_private_webhook_urls: bool = False
-    public_base_url: str = "http://127.0.0.1:8000"
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
