@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = Field(default=24, gt=0)
 
     outbox_relay_grace_seconds: int = Field(default=5, ge=0)
-    job_requeue_after_seconds: int = Field(default=600, gt=0)
+    job_requeue_after_seconds: int = Field(default=1800, gt=0)
     job_max_attempts: int = Field(default=8, gt=0)
     retry_backoff_base_seconds: float = Field(default=2.0, gt=0)
     retry_backoff_cap_seconds: float = Field(default=6 * 3600.0, gt=0)
@@ -62,6 +62,13 @@ class Settings(BaseSettings):
             raise ValueError("SECRET_KEY must be set to a secret value outside development")
         if len(self.secret_key) < 32:
             raise ValueError("SECRET_KEY must be at least 32 characters long")
+        return self
+
+    @model_validator(mode="after")
+    def _requeue_after_outlasts_countdowns(self) -> Settings:
+        """A job waiting out a Celery countdown must not look lost to the sweep."""
+        if self.job_requeue_after_seconds <= self.celery_max_countdown_seconds:
+            raise ValueError("JOB_REQUEUE_AFTER_SECONDS must exceed CELERY_MAX_COUNTDOWN_SECONDS")
         return self
 
     @property

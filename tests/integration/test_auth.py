@@ -144,3 +144,16 @@ def test_secret_key_default_refused_outside_development() -> None:
     with pytest.raises(ValidationError, match="SECRET_KEY"):
         Settings(environment="production", secret_key="short")
     assert Settings(environment="development", secret_key=DEFAULT_SECRET_KEY)
+
+
+def test_another_accounts_api_key_is_404(client: Any, tenant: Any, other_tenant: Any) -> None:
+    from tests.support.tenancy import assert_isolated
+
+    created = client.post("/api/v1/api-keys", json={"name": "mine"}, headers=tenant.headers).json()
+    assert_isolated(
+        client,
+        other_tenant.headers,
+        [("DELETE", f"/api/v1/api-keys/{created['id']}", None)],
+        snapshot=lambda: client.get("/api/v1/api-keys", headers=tenant.headers).json(),
+    )
+    assert client.get("/api/v1/api-keys", headers=other_tenant.headers).json()["total"] == 0
