@@ -8,15 +8,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from domain.jobs import outbox
 from domain.jobs import service as jobs
 from domain.jobs.models import Job, OutboxMessage
 from domain.shared.db import get_sessionmaker, unit_of_work, utcnow
-from domain.shared.events import DomainEvent
 from domain.shared.locks import try_xact_lock
 from tests.support import tasks
+from tests.support.jobs import effects, load_job
 from tests.support.tenancy import assert_isolated
 from workers import publisher
 from workers.tasks import jobs as job_tasks
@@ -50,24 +50,6 @@ def _enqueue(account_id: uuid.UUID, **arguments: Any) -> uuid.UUID:
         ).id
 
 
-def _job(job_id: uuid.UUID) -> Job:
-    with unit_of_work() as session:
-        job = session.get(Job, job_id)
-        assert job is not None
-        return job
-
-
-def _effects(job_id: uuid.UUID) -> int:
-    with unit_of_work() as session:
-        return int(
-            session.scalar(
-                select(func.count())
-                .select_from(DomainEvent)
-                .where(DomainEvent.subject_id == job_id)
-            )
-        )
-
-
 def _messages(job_id: uuid.UUID) -> list[OutboxMessage]:
     with unit_of_work() as session:
         return list(
@@ -87,7 +69,7 @@ def test_job_and_message_are_written_with_the_change_and_relayed_after_commit(
     assert sent[0].queue == "default"
     [message] = _messages(job_id)
     assert message.published_at is not None
-    assert _job(job_id).status == "queued"
+    assert load_job(job_id).status == "queued"
 
 
 def test_a_rolled_back_transaction_enqueues_nothing(
@@ -129,14 +111,14 @@ def test_task_runs_once_and_records_its_result(
     job_id = _enqueue(tenant.account_id)
     tasks.record.apply(kwargs={"job_id": str(job_id)})
     tasks.record.apply(kwargs={"job_id": str(job_id)})  # a duplicate delivery
-    job = _job(job_id)
+    job = load_job(job_id)
     assert (job.status, job.attempts, job.result) == (
         "succeeded",
         1,
         {"recorded": True, "attempt": 1},
     )
     assert job.finished_at is not None
-    assert _effects(job_id) == 1
+    assert effects(job_id) == 1
 
 
 def test_a_job_locked_by_another_worker_is_left_alone(
@@ -147,7 +129,7 @@ def test_a_job_locked_by_another_worker_is_left_alone(
     try:
         assert jobs.lock_for_run(holder, job_id) is not None
         tasks.record.apply(kwargs={"job_id": str(job_id)})
-        assert _effects(job_id) == 0
+        assert effects(job_id) == 0
     finally:
         holder.rollback()
         holder.close()
@@ -158,9 +140,9 @@ def test_retryable_failures_back_off_then_succeed(
 ) -> None:
     job_id = _enqueue(tenant.account_id, fail="retryable", succeed_on=3)
     tasks.record.apply(kwargs={"job_id": str(job_id)})  # eager mode runs the retries in place
-    job = _job(job_id)
+    job = load_job(job_id)
     assert (job.status, job.attempts) == ("succeeded", 3)
-    assert _effects(job_id) == 1  # failed attempts were rolled back with their effects
+    assert effects(job_id) == 1  # failed attempts were rolled back with their effects
 
 
 def test_final_failure_marks_the_job_failed(
@@ -168,10 +150,10 @@ def test_final_failure_marks_the_job_failed(
 ) -> None:
     job_id = _enqueue(tenant.account_id, fail="final")
     tasks.record.apply(kwargs={"job_id": str(job_id)})
-    job = _job(job_id)
+    job = load_job(job_id)
     assert (job.status, job.attempts) == ("failed", 1)
     assert "400" in (job.error or "")
-    assert _effects(job_id) == 0
+    assert effects(job_id) == 0
 
 
 def test_attempts_run_out(tenant: Any, sent: list[outbox.OutgoingMessage]) -> None:
@@ -184,7 +166,7 @@ def test_attempts_run_out(tenant: Any, sent: list[outbox.OutgoingMessage]) -> No
             max_attempts=2,
         ).id
     tasks.record.apply(kwargs={"job_id": str(job_id)})
-    job = _job(job_id)
+    job = load_job(job_id)
     assert (job.status, job.attempts) == ("failed", 2)
     assert "gave up after 2 attempts" in (job.error or "")
 
@@ -195,7 +177,7 @@ def test_waits_longer_than_the_broker_holds_become_due_dated_rows(
     job_id = _enqueue(tenant.account_id, fail="retryable", retry_after=7200)
     sent.clear()
     tasks.record.apply(kwargs={"job_id": str(job_id)})
-    job = _job(job_id)
+    job = load_job(job_id)
     assert (job.status, job.attempts) == ("queued", 1)
     _first, retry = _messages(job_id)
     assert retry.published_at is None

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from devtools.embedded import RedisServer
 from domain.jobs import service as jobs
-from domain.jobs.models import Job, OutboxMessage
+from domain.jobs.models import OutboxMessage
 from domain.shared.db import unit_of_work
-from domain.shared.events import DomainEvent
+from tests.support.jobs import effects, load_job
 from tests.support.worker import CeleryWorker
 from workers import publisher
 from workers.celery_app import create_celery
@@ -40,24 +40,6 @@ def _wait_for(predicate: Callable[[], bool], timeout: float = 60, what: str = "c
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _job(job_id: uuid.UUID) -> Job:
-    with unit_of_work() as session:
-        job = session.get(Job, job_id)
-        assert job is not None
-        return job
-
-
-def _effects(job_id: uuid.UUID) -> int:
-    with unit_of_work() as session:
-        return int(
-            session.scalar(
-                select(func.count())
-                .select_from(DomainEvent)
-                .where(DomainEvent.subject_id == job_id)
-            )
-        )
-
-
 def test_api_work_is_run_by_a_worker_and_polled_to_its_result(
     client: Any, tenant: Any, worker: CeleryWorker
 ) -> None:
@@ -71,7 +53,7 @@ def test_api_work_is_run_by_a_worker_and_polled_to_its_result(
     _wait_for(done, what="the job to succeed")
     body = client.get(location, headers=tenant.headers).json()
     assert body["result"] == {"recorded": True, "attempt": 1}
-    assert _effects(uuid.UUID(body["id"])) == 1
+    assert effects(uuid.UUID(body["id"])) == 1
 
 
 def test_broker_down_at_commit_then_restarted_runs_the_work_exactly_once(tenant: Any) -> None:
@@ -92,18 +74,18 @@ def test_broker_down_at_commit_then_restarted_runs_the_work_exactly_once(tenant:
             message = session.scalar(select(OutboxMessage).where(OutboxMessage.job_id == job_id))
             assert message is not None
             assert message.published_at is None  # committed, kept, not yet sent
-        assert _job(job_id).status == "queued"
+        assert load_job(job_id).status == "queued"
 
         redis.restart()
         # What beat does every few seconds: the sweep publishes what the relay could not.
         assert sweep_outbox()["published"] >= 1
-        _wait_for(lambda: _job(job_id).status == "succeeded", what="the job to succeed")
+        _wait_for(lambda: load_job(job_id).status == "succeeded", what="the job to succeed")
         # A duplicate delivery (e.g. the sweep and the relay both sent it) changes nothing.
         app.send_task("testing.record", kwargs={"job_id": str(job_id)}, queue="default")
         app.send_task("testing.record", kwargs={"job_id": str(job_id)}, queue="default")
         time.sleep(2)
-        assert _effects(job_id) == 1
-        assert _job(job_id).attempts == 1
+        assert effects(job_id) == 1
+        assert load_job(job_id).attempts == 1
     finally:
         publisher.install()
         own_worker.stop()
@@ -124,7 +106,9 @@ def test_a_worker_process_killed_mid_task_loses_nothing(tenant: Any, worker: Cel
     assert pid in worker.child_pids()
     os.kill(pid, signal.SIGKILL)  # the pool process dies mid-task, its transaction with it
 
-    _wait_for(lambda: _job(job_id).status == "succeeded", timeout=90, what="the re-delivered job")
-    job = _job(job_id)
+    _wait_for(
+        lambda: load_job(job_id).status == "succeeded", timeout=90, what="the re-delivered job"
+    )
+    job = load_job(job_id)
     assert job.attempts == 2
-    assert _effects(job_id) == 1  # the killed attempt's writes never committed
+    assert effects(job_id) == 1  # the killed attempt's writes never committed
