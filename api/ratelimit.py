@@ -10,7 +10,7 @@ from functools import lru_cache
 
 from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
-from limits.strategies import SlidingWindowCounterRateLimiter
+from limits.strategies import FixedWindowRateLimiter
 from redis.exceptions import RedisError
 from starlette.requests import Request
 
@@ -31,8 +31,8 @@ class Budget:
 
 
 @lru_cache(maxsize=4)
-def _limiter(redis_url: str) -> SlidingWindowCounterRateLimiter:
-    return SlidingWindowCounterRateLimiter(storage_from_string(redis_url))
+def _limiter(redis_url: str) -> FixedWindowRateLimiter:
+    return FixedWindowRateLimiter(storage_from_string(redis_url))
 
 
 @lru_cache(maxsize=64)

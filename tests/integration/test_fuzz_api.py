@@ -42,6 +42,7 @@ def _owner() -> dict[str, str]:
 @schema.parametrize()
 @settings(
     max_examples=30,
+    derandomize=True,  # the same examples every run: CI failures reproduce
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )
