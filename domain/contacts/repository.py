@@ -46,8 +46,8 @@ def upsert(
     fields: dict[str, Any],
     attributes: dict[str, Any],
     now: datetime,
-) -> tuple[uuid.UUID, bool]:
-    """Insert or update the contact with this email in one statement; (id, created)."""
+) -> tuple[Contact, bool]:
+    """Insert or update the contact with this email in one statement; (contact, created)."""
     values = {
         "id": uuid.uuid4(),
         "account_id": account_id,
@@ -66,9 +66,11 @@ def upsert(
     set_["attributes"] = Contact.__table__.c.attributes.op("||")(stmt.excluded.attributes)
     set_["last_seen_at"] = now
     set_["updated_at"] = now
-    row = session.execute(
-        stmt.on_conflict_do_update(index_elements=["account_id", "email"], set_=set_).returning(
-            Contact.id, text("xmax = 0")
-        )
+    # xmax = 0 only on a freshly inserted row: tells a new contact from an updated one.
+    upsert_stmt = stmt.on_conflict_do_update(
+        index_elements=["account_id", "email"], set_=set_
+    ).returning(Contact, text("xmax = 0"))
+    contact, created = session.execute(
+        upsert_stmt, execution_options={"populate_existing": True}
     ).one()
-    return row[0], bool(row[1])
+    return contact, bool(created)

@@ -32,7 +32,7 @@ def upsert_contact(
     """
     email = email.strip().lower()
     fields = {"first_name": first_name, "last_name": last_name, "phone": phone, "source": source}
-    contact_id, created = repo.upsert(
+    contact, created = repo.upsert(
         session,
         account_id=account_id,
         email=email,
@@ -40,9 +40,6 @@ def upsert_contact(
         attributes=attributes or {},
         now=utcnow(),
     )
-    contact = repo.get(session, account_id, contact_id)
-    assert contact is not None
-    session.refresh(contact)
     events.record(
         session,
         account_id=account_id,
