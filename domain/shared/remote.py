@@ -11,7 +11,7 @@ import random
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import httpx
 from tenacity import RetryCallState, retry, retry_if_exception_type, stop_after_attempt
@@ -110,10 +110,3 @@ def short_retry(attempts: int = 3) -> Callable[[Callable[..., T]], Callable[...,
         reraise=True,
     )
     return decorator
-
-
-def raise_for_status(response: httpx.Response, **kwargs: Any) -> None:
-    """Raise the classified RemoteError for a failed response."""
-    error = classify_status(response.status_code, response.headers, **kwargs)
-    if error is not None:
-        raise error

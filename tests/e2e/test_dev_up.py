@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -107,3 +108,4 @@ def test_dev_up_runs_everything_keeps_data_and_stops_cleanly() -> None:
         assert tokens["access_token"]
     finally:
         assert _stop(process) == 0
+        shutil.rmtree(data_dir, ignore_errors=True)

@@ -7,6 +7,7 @@ is lost when the broker is down at commit time or a worker process dies mid-task
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import tempfile
 import time
@@ -58,7 +59,8 @@ def test_api_work_is_run_by_a_worker_and_polled_to_its_result(
 
 def test_broker_down_at_commit_then_restarted_runs_the_work_exactly_once(tenant: Any) -> None:
     # A Redis of this test's own: stopping the suite's would disturb other tests.
-    redis = RedisServer(Path(tempfile.mkdtemp(prefix="frb", dir="/tmp")))
+    redis_dir = tempfile.mkdtemp(prefix="frb", dir="/tmp")
+    redis = RedisServer(Path(redis_dir))
     url = redis.start()
     app = create_celery(url)
     own_worker = CeleryWorker({**os.environ, "REDIS_URL": url}, name="outage")
@@ -90,10 +92,13 @@ def test_broker_down_at_commit_then_restarted_runs_the_work_exactly_once(tenant:
         publisher.install()
         own_worker.stop()
         redis.stop()
+        shutil.rmtree(redis_dir, ignore_errors=True)
 
 
-def test_a_worker_process_killed_mid_task_loses_nothing(tenant: Any, worker: CeleryWorker) -> None:
-    pid_file = Path(tempfile.mkdtemp(prefix="fpid", dir="/tmp")) / "pid"
+def test_a_worker_process_killed_mid_task_loses_nothing(
+    tenant: Any, worker: CeleryWorker, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "pid"
     with unit_of_work() as session:
         job_id = jobs.enqueue(
             session,

@@ -6,8 +6,10 @@ it at the end, never touching another. With REDIS_URL set, it uses that Redis.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,10 +49,7 @@ class TestServers:
             self._dirs.append(data)
             self._postgres = EmbeddedPostgres(Path(data) / "pg")
             self._admin_url = self._postgres.start()
-        with psycopg.connect(
-            _psycopg_conninfo(self._admin_url, "postgres"), autocommit=True
-        ) as conn:
-            conn.execute(f'CREATE DATABASE "{self._database}"')
+        self._admin(f'CREATE DATABASE "{self._database}"')
         url = make_url(self._admin_url).set(
             drivername="postgresql+psycopg", database=self._database
         )
@@ -65,17 +64,21 @@ class TestServers:
             self._redis = RedisServer(Path(data))
             self.redis_url = self._redis.start()
 
+    def _admin(self, sql: str) -> None:
+        """Run one statement on the server's maintenance database (outside a transaction)."""
+        assert self._admin_url is not None
+        conninfo = _psycopg_conninfo(self._admin_url, "postgres")
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(sql)  # type: ignore[arg-type]
+
     def stop(self) -> None:
         """Drop the test database and stop what was started."""
         if self._admin_url:
-            try:
-                with psycopg.connect(
-                    _psycopg_conninfo(self._admin_url, "postgres"), autocommit=True
-                ) as conn:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{self._database}" WITH (FORCE)')
-            except psycopg.Error:
-                pass
+            with contextlib.suppress(psycopg.Error):
+                self._admin(f'DROP DATABASE IF EXISTS "{self._database}" WITH (FORCE)')
         if self._redis is not None:
             self._redis.stop()
         if self._postgres is not None:
             self._postgres.stop()
+        for directory in self._dirs:
+            shutil.rmtree(directory, ignore_errors=True)

@@ -61,12 +61,12 @@ class CeleryWorker:
         return [int(p) for p in out.stdout.split()]
 
     def stop(self) -> None:
-        """Warm shutdown, then kill what is left of the process group."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        """Warm shutdown, then kill what is left of the process group; drop the log."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self.log.unlink(missing_ok=True)
