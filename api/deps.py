@@ -13,7 +13,7 @@ from api.ratelimit import Budget, enforce
 from domain.accounts import service as accounts
 from domain.accounts.schemas import Principal
 from domain.shared.db import unit_of_work, utcnow
-from domain.shared.errors import Forbidden, Unauthorized
+from domain.shared.errors import Forbidden, InvalidInput, Unauthorized
 from domain.shared.schemas import MAX_PAGE_SIZE, PageParams, SafeStr
 from domain.shared.settings import Settings, get_settings
 
@@ -114,3 +114,28 @@ def _page(
 
 
 Pagination = Annotated[PageParams, Depends(_page)]
+
+
+def _if_match_version(
+    if_match: Annotated[
+        str | None,
+        Header(
+            max_length=40,
+            description='The edit version this write is based on, e.g. `3` or `"3"`',
+        ),
+    ] = None,
+) -> int | None:
+    """The version named by an If-Match header (plain or quoted ETag form), if any."""
+    if if_match is None:
+        return None
+    value = if_match.strip().removeprefix("W/").strip('"')
+    if not value.isascii() or not value.isdigit() or len(value) > 9:
+        raise InvalidInput(
+            "If-Match must be an edit version number",
+            code="validation_error",
+            details=[{"loc": ["header", "if-match"], "msg": "expected an integer version"}],
+        )
+    return int(value)
+
+
+IfMatchVersion = Annotated[int | None, Depends(_if_match_version)]

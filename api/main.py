@@ -6,7 +6,17 @@ from fastapi import FastAPI
 
 from api import errors
 from api.middleware import BodySizeLimit, RateLimitHeaders
-from api.routes import api_keys, auth, contacts, health, jobs, products
+from api.routes import (
+    api_keys,
+    auth,
+    contacts,
+    funnels,
+    health,
+    jobs,
+    page_assets,
+    pages,
+    products,
+)
 from domain.shared.settings import get_settings
 from workers import publisher
 
@@ -28,11 +38,19 @@ def create_app() -> FastAPI:
         jobs.router,
         products.router,
         contacts.router,
+        funnels.router,
+        pages.router,
+        page_assets.router,
+        page_assets.media_router,
     ):
         app.include_router(router)
     errors.install(app)
     app.add_middleware(RateLimitHeaders)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        overrides=page_assets.body_limits(settings),
+    )
     publisher.install()
     return app
 

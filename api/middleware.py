@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
+from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -11,19 +13,34 @@ from api.ratelimit import SCOPE_KEY
 
 
 class BodySizeLimit:
-    """Refuse bodies over max_bytes with 413, declared or streamed, before any route runs."""
+    """Refuse bodies over max_bytes with 413, declared or streamed, before any route runs.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    overrides: (path regex, limit) pairs for routes that take bigger bodies (uploads); the
+    first whose regex matches the whole path wins.
+    """
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, overrides: Sequence[tuple[str, int]] = ()
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.overrides = [(re.compile(pattern), limit) for pattern, limit in overrides]
+
+    def limit_for(self, path: str) -> int:
+        """The body limit of a request path."""
+        for pattern, limit in self.overrides:
+            if pattern.fullmatch(path):
+                return limit
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.limit_for(scope["path"])
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await _too_large(send, self.max_bytes)
+        if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+            await _too_large(send, max_bytes)
             return
         received = 0
         answered = False
@@ -33,10 +50,10 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes and not answered:
+                if received > max_bytes and not answered:
                     # Answer now; whatever the app makes of the error below is dropped.
                     answered = True
-                    await _too_large(send, self.max_bytes)
+                    await _too_large(send, max_bytes)
                     raise _BodyTooLarge()
             return message
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
 from devtools import up
 
@@ -12,7 +15,9 @@ USAGE = """usage: python -m devtools COMMAND
 
   up                  start PostgreSQL + Redis (embedded unless DATABASE_URL / REDIS_URL
                       are set), migrate, then API, worker, beat and Flower; Ctrl-C stops all
-  test [pytest args]  ruff, mypy, then pytest (embedded servers unless the URLs are set)
+  test [pytest args]  ruff, mypy, then pytest (embedded servers unless the URLs are set);
+                      installs Debian's chromium for the browser tests first if missing
+                      and run as root (CHROMIUM_PATH names another binary)
 """
 
 
@@ -23,8 +28,47 @@ def ruff_format_enforced() -> bool:
     return "format" in config.get("tool", {}).get("ruff", {})
 
 
+DEBIAN_CHROMIUM = "/usr/bin/chromium"
+
+
+def ensure_chromium() -> None:
+    """Install Debian's chromium for the browser tests when it is missing and root can.
+
+    Playwright's own browser download does not work everywhere, so the tests drive the
+    system's (CHROMIUM_PATH, default /usr/bin/chromium). Without it they fail, saying so.
+    """
+    path = os.environ.get("CHROMIUM_PATH") or DEBIAN_CHROMIUM
+    if Path(path).exists():
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        print(
+            f"==> {path} is missing and cannot be installed here (needs root and apt-get);"
+            " the browser tests will fail: install Debian's chromium (apt-get install"
+            " chromium) or set CHROMIUM_PATH to a Chromium binary",
+            flush=True,
+        )
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for argv in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "chromium"],
+    ):
+        print(f"==> {path} is missing: DEBIAN_FRONTEND=noninteractive {' '.join(argv)}", flush=True)
+        code = subprocess.call(argv, env=env)
+        if code != 0:
+            print(
+                f"==> {' '.join(argv)} failed (exit {code}); the browser tests will fail:"
+                " install chromium by hand or set CHROMIUM_PATH",
+                flush=True,
+            )
+            return
+    if not Path(path).exists():
+        print(f"==> chromium installed but {path} is still missing; set CHROMIUM_PATH", flush=True)
+
+
 def run_tests(pytest_args: list[str]) -> int:
     """Run every check (a lint failure does not hide test results); 1 if any failed."""
+    ensure_chromium()
     # `python -m` so each tool is the one in our venv and pytest sees the repo on sys.path.
     steps = [("ruff check", ["ruff", "check", "."])]
     if ruff_format_enforced():

@@ -2,7 +2,9 @@
 
 from domain.accounts.models import Account, ApiKey, AuthSession, RefreshToken, User
 from domain.contacts.models import Contact
+from domain.funnels.models import Funnel, FunnelStep, FunnelTemplate, FunnelVersion
 from domain.jobs.models import Job, OutboxMessage
+from domain.pages.models import Page, PageAsset, PageVersion
 from domain.products.models import Product
 from domain.shared.db import Base
 from domain.shared.events import DomainEvent
@@ -15,9 +17,16 @@ __all__ = [
     "Base",
     "Contact",
     "DomainEvent",
+    "Funnel",
+    "FunnelStep",
+    "FunnelTemplate",
+    "FunnelVersion",
     "IdempotencyRecord",
     "Job",
     "OutboxMessage",
+    "Page",
+    "PageAsset",
+    "PageVersion",
     "Product",
     "RefreshToken",
     "User",

@@ -37,3 +37,15 @@ def list_products(
     if search:
         stmt = stmt.where(Product.name.ilike(like_pattern(search)))
     return paginate(session, stmt.order_by(Product.created_at.desc(), Product.id), page)
+
+
+def ids_in_account(
+    session: Session, account_id: uuid.UUID, product_ids: list[uuid.UUID], *, sellable: bool
+) -> set[uuid.UUID]:
+    """Which of product_ids are the account's (and, if sellable, active and not archived)."""
+    if not product_ids:
+        return set()
+    stmt = select(Product.id).where(Product.account_id == account_id, Product.id.in_(product_ids))
+    if sellable:
+        stmt = stmt.where(Product.active.is_(True), Product.archived_at.is_(None))
+    return set(session.scalars(stmt))

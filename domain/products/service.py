@@ -62,3 +62,14 @@ def archive(session: Session, *, account_id: uuid.UUID, product_id: uuid.UUID) -
     if product.archived_at is None:
         product.archived_at = utcnow()
         product.active = False
+
+
+def existing_ids(
+    session: Session,
+    *,
+    account_id: uuid.UUID,
+    product_ids: list[uuid.UUID],
+    sellable: bool = False,
+) -> set[uuid.UUID]:
+    """Which of product_ids are the account's; with sellable, only active unarchived ones."""
+    return repo.ids_in_account(session, account_id, product_ids, sellable=sellable)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
@@ -14,15 +15,24 @@ MAX_PAGE_SIZE = 100
 
 
 def _has_nul(value: Any) -> bool:
-    """True when a string anywhere inside value holds a NUL byte (PostgreSQL text cannot)."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(v) for v in value)
-    if isinstance(value, BaseModel):
-        return any(_has_nul(v) for v in value.__dict__.values())
+    """True when a string anywhere inside value holds a NUL byte (PostgreSQL text cannot).
+
+    Walks with a stack, not recursion: a body nested thousands of levels deep is refused
+    by the checks, never a RecursionError.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, BaseModel):
+            stack.extend(item.__dict__.values())
     return False
 
 
@@ -34,6 +44,28 @@ def _reject_nul(value: str) -> str:
 
 SafeStr = Annotated[str, AfterValidator(_reject_nul)]
 """A string safe to store in PostgreSQL text (no NUL bytes); use it for query parameters."""
+
+
+Id = Annotated[uuid.UUID, Field(strict=False)]
+"""A uuid in a request body: JSON has no uuid type, so it arrives as a string."""
+
+
+# Deeper JSON than any real document needs (a page's element tree nests about a dozen).
+MAX_JSON_DEPTH = 24
+
+
+def shallow_json(value: Any) -> Any:
+    """Refuse absurdly nested JSON before anything walks it recursively."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(f"nested more than {MAX_JSON_DEPTH} levels deep")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return value
 
 
 class InputModel(BaseModel):

@@ -28,6 +28,15 @@ class Settings(BaseSettings):
     stripe_webhook_secret: str = "whsec_placeholder"  # noqa: S105 - not a real secret
     stripe_api_base: str | None = None
     aws_s3_bucket: str | None = None
+    aws_s3_endpoint_url: str | None = None
+    aws_region: str = "us-east-1"
+    asset_dir: str = ".data/assets"
+    asset_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    asset_base_url: str = "/media"
+
+    stripe_js_url: str = "https://js.stripe.com/v3/"
+    youtube_embed_base: str = "https://www.youtube-nocookie.com/embed/"
+    vimeo_embed_base: str = "https://player.vimeo.com/video/"
 
     access_token_ttl_seconds: int = Field(default=900, gt=0)
     refresh_token_ttl_days: int = Field(default=30, gt=0)

@@ -1,0 +1,1 @@
+"""Funnels: ordered steps, publishing with snapshots, templates."""

@@ -1,0 +1,219 @@
+"""Request and response shapes of the funnel builder."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field
+
+from domain.shared.schemas import Id, InputModel, OutputModel, PatchModel, shallow_json
+from domain.shared.slugs import Slug
+
+FunnelType = Literal[
+    "lead_generation", "sales", "webinar", "product_launch", "membership", "tripwire"
+]
+FunnelStatus = Literal["draft", "active", "paused", "archived"]
+StepType = Literal[
+    "page",
+    "optin",
+    "sales",
+    "order_form",
+    "upsell",
+    "downsell",
+    "order_bump",
+    "webinar",
+    "thank_you",
+]
+
+MAX_STEPS = 50
+MAX_BUMPS = 5
+MAX_SETTINGS_KEYS = 50
+
+
+def _small_settings(value: dict[str, Any]) -> dict[str, Any]:
+    if len(value) > MAX_SETTINGS_KEYS:
+        raise ValueError(f"at most {MAX_SETTINGS_KEYS} settings")
+    if len(json.dumps(value)) > 20_000:
+        raise ValueError("settings are too large (20 kB at most)")
+    return value
+
+
+def _distinct(ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    if len(set(ids)) != len(ids):
+        raise ValueError("must not repeat a product")
+    return ids
+
+
+Settings = Annotated[dict[str, Any], AfterValidator(shallow_json), AfterValidator(_small_settings)]
+BumpIds = Annotated[
+    list[Id],
+    Field(max_length=MAX_BUMPS, description="order bumps of an order_form"),
+    AfterValidator(_distinct),
+]
+
+
+class StepIn(InputModel):
+    """A new step of a funnel."""
+
+    name: str = Field(min_length=1, max_length=200)
+    step_type: StepType
+    slug: Slug | None = None
+    page_id: Id | None = None
+    product_id: Id | None = Field(
+        default=None, description="the product an offer step sells (order_form, upsell, ...)"
+    )
+    bump_product_ids: BumpIds = Field(default_factory=list)
+    settings: Settings = Field(default_factory=dict)
+    position: int | None = Field(
+        default=None, ge=0, description="where to insert it (default: at the end)"
+    )
+
+
+class StepPatch(PatchModel):
+    """Fields of a step to change."""
+
+    nullable = frozenset({"page_id", "product_id", "version"})
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    step_type: StepType | None = None
+    slug: Slug | None = None
+    page_id: Id | None = None
+    product_id: Id | None = None
+    bump_product_ids: BumpIds | None = None
+    settings: Settings | None = None
+    version: int | None = Field(default=None, ge=1, description="the funnel version you edited")
+
+
+class StepOrder(InputModel):
+    """A new order of a funnel's steps: every step id exactly once."""
+
+    step_ids: list[Id] = Field(max_length=MAX_STEPS)
+    version: int | None = Field(default=None, ge=1)
+
+
+class FunnelIn(InputModel):
+    """A new funnel, optionally with its first steps."""
+
+    name: str = Field(min_length=1, max_length=200)
+    funnel_type: FunnelType
+    slug: Slug | None = None
+    description: str | None = Field(default=None, max_length=5000)
+    settings: Settings = Field(default_factory=dict)
+    steps: list[StepIn] = Field(default_factory=list, max_length=MAX_STEPS)
+
+
+class FunnelPatch(PatchModel):
+    """Fields of a funnel to change; status=active publishes."""
+
+    nullable = frozenset({"description", "version"})
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    slug: Slug | None = None
+    funnel_type: FunnelType | None = None
+    description: str | None = Field(default=None, max_length=5000)
+    settings: Settings | None = None
+    status: FunnelStatus | None = None
+    version: int | None = Field(default=None, ge=1, description="the version you edited")
+
+
+class FromTemplateIn(InputModel):
+    """Build a funnel and its pages from a template of the library."""
+
+    template_id: Id
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    slug: Slug | None = None
+    product_map: dict[str, Id] = Field(
+        default_factory=dict,
+        max_length=20,
+        description="template offer key → one of your products; unmapped offers get samples",
+    )
+
+
+class CloneIn(InputModel):
+    """Options of a clone."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    slug: Slug | None = None
+
+
+class StepOut(OutputModel):
+    """A step of a funnel."""
+
+    id: uuid.UUID
+    funnel_id: uuid.UUID
+    position: int
+    name: str
+    slug: str
+    step_type: str
+    page_id: uuid.UUID | None
+    product_id: uuid.UUID | None
+    bump_product_ids: list[uuid.UUID]
+    settings: Settings
+    created_at: datetime
+    updated_at: datetime
+
+
+class FunnelSummaryOut(OutputModel):
+    """A funnel as lists show it (without steps)."""
+
+    id: uuid.UUID
+    name: str
+    slug: str
+    funnel_type: str
+    description: str | None
+    status: str
+    version: int
+    published_version: int | None
+    published_at: datetime | None
+    archived_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class FunnelOut(FunnelSummaryOut):
+    """A funnel with its settings and ordered steps."""
+
+    settings: Settings
+    steps: list[StepOut]
+
+
+class FunnelVersionOut(OutputModel):
+    """A published snapshot, addressed by the edit version it was taken at."""
+
+    version: int
+    live: bool = Field(description="whether visitors see this snapshot now")
+    published_by: uuid.UUID | None
+    created_at: datetime
+    snapshot: dict[str, Any]
+
+
+class TemplateStepOut(OutputModel):
+    """A step a template builds."""
+
+    name: str
+    slug: str
+    step_type: str
+
+
+class TemplateOfferOut(OutputModel):
+    """An offer of a template: map it to your product, or a sample product is made."""
+
+    key: str
+    name: str
+    price_cents: int
+    currency: str
+
+
+class TemplateOut(OutputModel):
+    """A template of the library."""
+
+    id: uuid.UUID
+    key: str
+    name: str
+    category: str
+    description: str
+    steps: list[TemplateStepOut]
+    offers: list[TemplateOfferOut]

@@ -1,0 +1,1 @@
+"""Pages: element trees, safe rendering, published versions, assets."""
