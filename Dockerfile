@@ -11,7 +11,9 @@ WORKDIR /app
 
 RUN groupadd --system --gid 10001 funnels \
     && useradd --system --uid 10001 --gid funnels --home-dir /app --no-create-home \
-       --shell /usr/sbin/nologin funnels
+       --shell /usr/sbin/nologin funnels \
+    && mkdir -p /var/lib/funnels/assets \
+    && chown funnels:funnels /var/lib/funnels/assets
 
 # The runtime dependencies first, from pyproject.toml alone, so that a code change does not
 # reinstall them (no dev extras).

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.middleware import BodySizeLimit, RateLimitHeaders
+from api.public import funnels as public_funnels
 from api.routes import (
     api_keys,
     auth,
@@ -39,6 +40,7 @@ def create_app() -> FastAPI:
         products.router,
         contacts.router,
         funnels.router,
+        public_funnels.router,
         pages.router,
         page_assets.router,
         page_assets.media_router,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +38,8 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["DATABASE_URL"] = _servers.database_url
     os.environ["REDIS_URL"] = _servers.redis_url
     os.environ.pop("CELERY_BROKER_URL", None)
+    # Uploaded assets go to a directory of the run's own, never the repo's .data/.
+    os.environ["ASSET_DIR"] = tempfile.mkdtemp(prefix="funnels-assets-")
     from tests.support.migrations import upgrade
 
     upgrade(_servers.database_url)
@@ -47,6 +51,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
     dispose_engine()
     _servers.stop()
+    shutil.rmtree(os.environ.get("ASSET_DIR", ""), ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -114,3 +114,8 @@ def get_api_key(session: Session, account_id: uuid.UUID, api_key_id: uuid.UUID) 
     return session.scalar(
         select(ApiKey).where(ApiKey.id == api_key_id, ApiKey.account_id == account_id)
     )
+
+
+def get_account_id_by_slug(session: Session, slug: str) -> uuid.UUID | None:
+    """The id of the account with this public slug."""
+    return session.scalar(select(Account.id).where(Account.slug == slug))

@@ -247,3 +247,8 @@ def revoke_api_key(
         raise NotFound("API key not found")
     if key.revoked_at is None:
         key.revoked_at = now
+
+
+def account_id_for_slug(session: Session, slug: str) -> uuid.UUID | None:
+    """The account a public URL names by its slug, if any."""
+    return repo.get_account_id_by_slug(session, slug)

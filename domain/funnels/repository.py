@@ -186,3 +186,12 @@ def upsert_templates(session: Session, rows: Sequence[dict[str, object]]) -> Non
             },
         )
     )
+
+
+def get_active_by_slug(session: Session, account_id: uuid.UUID, slug: str) -> Funnel | None:
+    """The account's funnel with this slug, if it is live."""
+    return session.scalar(
+        select(Funnel).where(
+            Funnel.account_id == account_id, Funnel.slug == slug, Funnel.status == "active"
+        )
+    )

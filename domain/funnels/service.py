@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from domain.accounts import service as accounts
 from domain.funnels import repository as repo
 from domain.funnels.models import OFFER_STEP_TYPES, Funnel, FunnelStep, FunnelVersion
 from domain.funnels.schemas import FunnelIn, FunnelPatch, StepIn, StepOrder, StepPatch
@@ -17,6 +18,7 @@ from domain.shared.db import utcnow
 from domain.shared.errors import Conflict, InvalidInput, NotFound
 from domain.shared.schemas import PageParams
 from domain.shared.slugs import slugify, unique_slug
+from domain.shared.versions import check_version
 
 # Which status a PATCH may move a funnel to, from each status (archived is final).
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -29,16 +31,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 PAGELESS_STEP_TYPES = frozenset({"order_bump"})
 # Offers charged to the card saved by an earlier order form.
 ONE_CLICK_STEP_TYPES = frozenset({"upsell", "downsell", "order_bump"})
-
-
-def check_version(current: int, expected: int | None, what: str = "funnel") -> None:
-    """Refuse a write based on a stale edit version (409 version_conflict)."""
-    if expected is not None and expected != current:
-        raise Conflict(
-            f"The {what} changed since version {expected}; it is at version {current}",
-            code="version_conflict",
-            details=[{"expected_version": expected, "current_version": current}],
-        )
 
 
 def get(session: Session, *, account_id: uuid.UUID, funnel_id: uuid.UUID) -> Funnel:
@@ -70,7 +62,7 @@ def list_funnels(
 
 
 def _for_write(
-    session: Session, account_id: uuid.UUID, funnel_id: uuid.UUID, expected: int | None
+    session: Session, account_id: uuid.UUID, funnel_id: uuid.UUID, *expected: int | None
 ) -> Funnel:
     """The funnel locked for this transaction, after checking the caller's version."""
     funnel = repo.get(session, account_id, funnel_id, for_update=True)
@@ -78,7 +70,7 @@ def _for_write(
         raise NotFound("Funnel not found")
     if funnel.status == "archived":
         raise Conflict("An archived funnel cannot change", code="funnel_archived")
-    check_version(funnel.version, expected)
+    check_version(funnel.version, *expected, what="funnel")
     return funnel
 
 
@@ -190,8 +182,9 @@ def update(
 ) -> Funnel:
     """Change the fields sent; a move to status=active publishes the funnel."""
     changes = data.changes()
-    expected = changes.pop("version", None) or expected_version
-    funnel = _for_write(session, account_id, funnel_id, expected)
+    funnel = _for_write(
+        session, account_id, funnel_id, changes.pop("version", None), expected_version
+    )
     status = changes.pop("status", None)
     if status is not None and status not in TRANSITIONS[funnel.status]:
         raise Conflict(
@@ -237,7 +230,7 @@ def archive(
         raise NotFound("Funnel not found")
     if funnel.status == "archived":
         return
-    check_version(funnel.version, expected_version)
+    check_version(funnel.version, expected_version, what="funnel")
     _touch(funnel)
     archive_locked(funnel)
 
@@ -393,7 +386,7 @@ def update_step(
     """Change the fields of a step that were sent."""
     changes = data.changes()
     funnel = _for_write(
-        session, account_id, funnel_id, changes.pop("version", None) or expected_version
+        session, account_id, funnel_id, changes.pop("version", None), expected_version
     )
     step = repo.get_step(session, account_id, funnel.id, step_id)
     if step is None:
@@ -448,7 +441,7 @@ def reorder_steps(
     expected_version: int | None = None,
 ) -> list[FunnelStep]:
     """Put the steps in the order given; the list must name every step exactly once."""
-    funnel = _for_write(session, account_id, funnel_id, data.version or expected_version)
+    funnel = _for_write(session, account_id, funnel_id, data.version, expected_version)
     existing = {s.id: s for s in repo.steps_of(session, funnel.id)}
     given = data.step_ids
     problems: list[dict[str, Any]] = []
@@ -596,3 +589,36 @@ def live_funnel_ids_using_page(
 ) -> list[uuid.UUID]:
     """Active funnels with a step on this page (such a page may not be deleted)."""
     return repo.live_funnel_ids_using_page(session, account_id, page_id)
+
+
+def live_page_html(
+    session: Session, *, account_slug: str, funnel_slug: str, step_slug: str | None
+) -> str:
+    """The published HTML of a live funnel's step (its first page step by default).
+
+    Reads the snapshot taken at the last publish, never the draft.
+    """
+    account_id = accounts.account_id_for_slug(session, account_slug)
+    funnel = repo.get_active_by_slug(session, account_id, funnel_slug) if account_id else None
+    snapshot = (
+        repo.get_version(session, funnel.id, funnel.published_version)
+        if funnel is not None and funnel.published_version is not None
+        else None
+    )
+    if account_id is None or snapshot is None:
+        raise NotFound("No such funnel")
+    steps = [s for s in snapshot.snapshot["steps"] if s["page_id"] and s["page_version"]]
+    step = next((s for s in steps if s["slug"] == step_slug), None) if step_slug else steps[0]
+    html = (
+        pages.published_html(
+            session,
+            account_id=account_id,
+            page_id=uuid.UUID(step["page_id"]),
+            version=step["page_version"],
+        )
+        if step is not None
+        else None
+    )
+    if html is None:
+        raise NotFound("No such step")
+    return html

@@ -19,17 +19,7 @@ from domain.shared.db import utcnow
 from domain.shared.errors import Conflict, InvalidInput, NotFound
 from domain.shared.schemas import PageParams
 from domain.shared.slugs import slugify, unique_slug
-
-
-def check_version(page: Page, *expected: int | None) -> None:
-    """Refuse a write based on a stale edit version (409 version_conflict)."""
-    for version in expected:
-        if version is not None and version != page.version:
-            raise Conflict(
-                f"The page changed since version {version}; it is at version {page.version}",
-                code="version_conflict",
-                details=[{"expected_version": version, "current_version": page.version}],
-            )
+from domain.shared.versions import check_version
 
 
 def get(session: Session, *, account_id: uuid.UUID, page_id: uuid.UUID) -> Page:
@@ -69,7 +59,7 @@ def _locked(
     page = repo.get(session, account_id, page_id, for_update=True)
     if page is None:
         raise NotFound("Page not found")
-    check_version(page, *expected)
+    check_version(page.version, *expected, what="page")
     return page
 
 
@@ -332,3 +322,11 @@ def copy(
     session.add(page)
     _flush_unique(session)
     return page
+
+
+def published_html(
+    session: Session, *, account_id: uuid.UUID, page_id: uuid.UUID, version: int
+) -> str | None:
+    """The HTML a page was published with at that version (what visitors see)."""
+    snapshot = repo.get_version(session, account_id, page_id, version)
+    return snapshot.html if snapshot is not None else None

@@ -152,5 +152,6 @@ def storage_for(settings: Settings, name: str | None = None) -> Storage:
     if not settings.aws_s3_bucket:
         raise StorageError("the asset is in S3 but AWS_S3_BUCKET is not set")
     return S3Storage(
-        settings.aws_s3_bucket, _s3_client(settings.aws_s3_endpoint_url, settings.aws_region)
+        settings.aws_s3_bucket,
+        _s3_client(settings.aws_s3_endpoint_url or None, settings.aws_region),
     )

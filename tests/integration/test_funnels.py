@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.support.funnels import FUNNELS, complete_funnel, ok, page, product
+from tests.support.funnels import FUNNELS, SIMPLE_TREE, complete_funnel, ok, page, product
 
 BAD_ID = str(uuid.uuid4())
 
@@ -480,3 +480,47 @@ def test_from_template_maps_offers_to_products(client: Any, tenant: Any) -> None
         "not_found",
     )
     assert ok(client.get(FUNNELS, headers=h))["total"] == 1
+
+
+def test_visitors_see_the_published_snapshot(client: Any, tenant: Any, other_tenant: Any) -> None:
+    h = tenant.headers
+    f = complete_funnel(client, h, name="Live one")
+    public = f"/f/{tenant.slug}/{f['slug']}"
+    assert client.get(public).status_code == 404  # a draft is not public
+    ok(client.patch(f"{FUNNELS}/{f['id']}", json={"status": "active"}, headers=h))
+    entry = client.get(public)
+    assert entry.status_code == 200
+    assert entry.headers["content-type"].startswith("text/html")
+    assert "<h1" in entry.text
+    assert ">Hi<" in entry.text
+    # Editing the first page's draft changes nothing for visitors until the next publish.
+    first_page = f["steps"][0]["page_id"]
+    draft_tree = [
+        {
+            **SIMPLE_TREE[0],
+            "children": [
+                {
+                    **SIMPLE_TREE[0]["children"][0],
+                    "children": [
+                        {
+                            "id": "c1",
+                            "type": "column",
+                            "children": [
+                                {"id": "h1", "type": "headline", "props": {"text": "Draft only"}}
+                            ],
+                        }
+                    ],
+                }
+            ],
+        }
+    ]
+    ok(client.patch(f"/api/v1/pages/{first_page}", json={"elements": draft_tree}, headers=h))
+    assert "Draft only" not in client.get(public).text
+    order_step = f["steps"][1]["slug"]
+    assert client.get(f"{public}/{order_step}").status_code == 200
+    assert client.get(f"{public}/no-such-step").status_code == 404
+    assert client.get(f"/f/{other_tenant.slug}/{f['slug']}").status_code == 404
+    ok(client.patch(f"{FUNNELS}/{f['id']}", json={"status": "active", "name": "Again"}, headers=h))
+    assert "Draft only" in client.get(public).text
+    ok(client.patch(f"{FUNNELS}/{f['id']}", json={"status": "paused"}, headers=h))
+    assert client.get(public).status_code == 404

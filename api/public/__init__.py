@@ -1,0 +1,1 @@
+"""Visitor-facing routes: published funnel pages (HTML)."""

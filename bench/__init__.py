@@ -1,0 +1,1 @@
+"""Benchmarks: measured figures printed as tables (`python -m bench.pages`)."""
