@@ -62,7 +62,7 @@ CurrentPrincipal = Annotated[Principal, Depends(_principal)]
 """A user (JWT) or an API key, rate-limited per caller and per account."""
 
 
-def _user(principal: CurrentPrincipal) -> Principal:
+async def _user(principal: CurrentPrincipal) -> Principal:
     if principal.kind != "user":
         raise Forbidden("This endpoint needs a user's access token", code="user_token_required")
     return principal
@@ -106,7 +106,8 @@ def auth_rate_limit(request: Request, settings: SettingsDep) -> None:
     enforce(request, settings, [Budget(settings.rate_limit_login, f"auth-ip:{client_ip(request)}")])
 
 
-def _page(
+# The pure dependencies are async: a plain function would cost a thread-pool hop per request.
+async def _page(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 20,
 ) -> PageParams:
@@ -116,7 +117,7 @@ def _page(
 Pagination = Annotated[PageParams, Depends(_page)]
 
 
-def _if_match_version(
+async def _if_match_version(
     if_match: Annotated[
         str | None,
         Header(

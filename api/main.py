@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from fastapi import FastAPI
 
 from api import errors
@@ -58,3 +60,6 @@ def create_app() -> FastAPI:
 
 
 app = create_app()
+# Everything loaded so far lives as long as the process: move it out of the collector's
+# sight, so full collections stop costing 30 ms pauses (measured in bench/pages.py).
+gc.freeze()

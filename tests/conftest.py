@@ -40,9 +40,9 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.pop("CELERY_BROKER_URL", None)
     # Uploaded assets go to a directory of the run's own, never the repo's .data/.
     os.environ["ASSET_DIR"] = tempfile.mkdtemp(prefix="funnels-assets-")
-    from tests.support.migrations import upgrade
+    from devtools.scratch import run_alembic
 
-    upgrade(_servers.database_url)
+    run_alembic(_servers.database_url)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

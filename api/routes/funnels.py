@@ -11,16 +11,14 @@ from sqlalchemy.orm import Session
 from api.deps import CurrentPrincipal, DbSession, IfMatchVersion, Pagination
 from domain.funnels import service as funnels
 from domain.funnels import templates
-from domain.funnels.models import Funnel
+from domain.funnels.models import Funnel, FunnelStatus, FunnelType
 from domain.funnels.schemas import (
     CloneIn,
     FromTemplateIn,
     FunnelIn,
     FunnelOut,
     FunnelPatch,
-    FunnelStatus,
     FunnelSummaryOut,
-    FunnelType,
     FunnelVersionOut,
     StepIn,
     StepOrder,

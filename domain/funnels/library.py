@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.funnels.schemas import FunnelType, StepType
+from domain.funnels.models import FunnelType, StepType
 
 LIBRARY_DIR = Path(__file__).with_name("template_library")
 

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.shared.db import Base, IdMixin, TenantMixin, TimestampMixin, utcnow
 
-FUNNEL_TYPES = ("lead_generation", "sales", "webinar", "product_launch", "membership", "tripwire")
-FUNNEL_STATUSES = ("draft", "active", "paused", "archived")
-STEP_TYPES = (
+FunnelType = Literal[
+    "lead_generation", "sales", "webinar", "product_launch", "membership", "tripwire"
+]
+FunnelStatus = Literal["draft", "active", "paused", "archived"]
+StepType = Literal[
     "page",
     "optin",
     "sales",
@@ -23,7 +25,8 @@ STEP_TYPES = (
     "order_bump",
     "webinar",
     "thank_you",
-)
+]
+FUNNEL_STATUSES: tuple[str, ...] = get_args(FunnelStatus)
 # Steps that sell something: they name a product of the catalogue.
 OFFER_STEP_TYPES = ("order_form", "upsell", "downsell", "order_bump")
 

@@ -5,28 +5,13 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
+from domain.funnels.models import FunnelStatus, FunnelType, StepType
 from domain.shared.schemas import Id, InputModel, OutputModel, PatchModel, shallow_json
 from domain.shared.slugs import Slug
-
-FunnelType = Literal[
-    "lead_generation", "sales", "webinar", "product_launch", "membership", "tripwire"
-]
-FunnelStatus = Literal["draft", "active", "paused", "archived"]
-StepType = Literal[
-    "page",
-    "optin",
-    "sales",
-    "order_form",
-    "upsell",
-    "downsell",
-    "order_bump",
-    "webinar",
-    "thank_you",
-]
 
 MAX_STEPS = 50
 MAX_BUMPS = 5

@@ -11,19 +11,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.shared.db import Base, IdMixin, TenantMixin, TimestampMixin, utcnow
 
-PAGE_TYPES = (
-    "landing",
-    "optin",
-    "sales",
-    "order_form",
-    "upsell",
-    "downsell",
-    "thank_you",
-    "webinar",
-    "generic",
-)
-PAGE_STATUSES = ("draft", "published")
-
 
 class Page(IdMixin, TenantMixin, TimestampMixin, Base):
     """A page: its draft element tree, and which published version is live."""

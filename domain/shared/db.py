@@ -124,10 +124,18 @@ def unit_of_work() -> Iterator[Session]:
 
 
 def paginate(session: Session, stmt: Select[T], page: PageParams) -> tuple[list[T], int]:
-    """One page of an ordered select, with the total count of its rows."""
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    rows = session.scalars(stmt.offset(page.offset).limit(page.page_size)).all()
-    return list(rows), total
+    """One page of an ordered select, with the total count of its rows.
+
+    The count rides along as an uncorrelated scalar subquery (PostgreSQL runs it once), so a
+    page costs one round trip; only a page past the end needs a second query for the total.
+    """
+    counted = select(func.count()).select_from(stmt.order_by(None).subquery())
+    rows = session.execute(
+        stmt.add_columns(counted.scalar_subquery()).offset(page.offset).limit(page.page_size)
+    ).all()
+    if rows:
+        return [row[0] for row in rows], rows[0][-1]
+    return [], session.scalar(counted) or 0
 
 
 def like_pattern(term: str) -> str:

@@ -13,8 +13,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import UniqueConstraint, create_engine, inspect, pool
 from sqlalchemy.engine import make_url
 
+from devtools.scratch import run_alembic
 from domain.models import Base
-from tests.support import migrations
 
 
 @pytest.fixture
@@ -49,14 +49,14 @@ def _drift(url: str) -> list[Any]:
 
 
 def test_upgrade_downgrade_upgrade_and_no_drift(empty_database: str) -> None:
-    migrations.upgrade(empty_database)
+    run_alembic(empty_database)
     assert _tables(empty_database) == set(Base.metadata.tables)
     assert _drift(empty_database) == []
 
-    migrations.run(empty_database, "downgrade", "base")
+    run_alembic(empty_database, "downgrade", "base")
     assert _tables(empty_database) == set()
 
-    migrations.upgrade(empty_database)
+    run_alembic(empty_database)
     assert _tables(empty_database) == set(Base.metadata.tables)
     assert _drift(empty_database) == []
 
