@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse
 
 from api.deps import DbSession
 from domain.funnels import service as funnels
+from domain.pages.render import content_security_policy
 from domain.shared.errors import NotFound
 
 router = APIRouter(prefix="/f", include_in_schema=False)
@@ -27,7 +28,9 @@ def _page(
         )
     except NotFound:
         return HTMLResponse(NOT_FOUND_PAGE, status_code=404)
-    return HTMLResponse(html, headers=HEADERS)
+    return HTMLResponse(
+        html, headers={**HEADERS, "Content-Security-Policy": content_security_policy()}
+    )
 
 
 @router.get("/{account_slug}/{funnel_slug}", response_class=HTMLResponse)

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from api.deps import CurrentPrincipal, DbSession, IfMatchVersion, Pagination
 from domain.pages import elements
 from domain.pages import service as pages
+from domain.pages.render import content_security_policy
 from domain.pages.schemas import (
     Device,
     ElementInsert,
@@ -130,7 +131,12 @@ def preview_page(
     """The draft rendered exactly as publishing would, at a device's width."""
     html = pages.preview(db, account_id=principal.account_id, page_id=page_id, device=device)
     return HTMLResponse(
-        html, headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+        html,
+        headers={
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": content_security_policy(),
+        },
     )
 
 

@@ -20,7 +20,8 @@ def get(
     """One of the account's funnels; for_update locks its row until commit (writers queue)."""
     stmt = select(Funnel).where(Funnel.id == funnel_id, Funnel.account_id == account_id)
     if for_update:
-        stmt = stmt.with_for_update()
+        # populate_existing: a copy loaded earlier in this session must not hide a newer version.
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return session.scalar(stmt)
 
 

@@ -5,11 +5,14 @@ Preview and publish use the same function; only the body's device class differs.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import nh3
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -31,6 +34,9 @@ TEMPLATES = Path(__file__).parent / "templates"
 # desktop / tablet / mobile fix the container at 1200 / 768 / 375 px for previews;
 # "responsive" (published pages) follows the visitor's screen.
 RenderDevice = Literal["desktop", "tablet", "mobile", "responsive"]
+# What Stripe.js itself frames and calls (its documented CSP needs), besides its own origin.
+STRIPE_FRAMES = "https://js.stripe.com https://hooks.stripe.com"
+STRIPE_API = "https://api.stripe.com"
 DEVICE_WIDTHS = {"desktop": 1200, "tablet": 768, "mobile": 375}
 
 RICH_TEXT_TAGS = frozenset(
@@ -194,4 +200,40 @@ def render_page(
         device=device,
         settings=settings,
         now=now,
+    )
+
+
+def _origin(url: str) -> str:
+    """scheme://host[:port] of an absolute URL ('' for a relative one)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
+def content_security_policy(settings: Settings | None = None) -> str:
+    """The CSP rendered pages are served with: only our script, Stripe.js and the video hosts.
+
+    A second line of defence behind escaping and sanitizing: even if markup slipped through,
+    the browser would run no script of its making.
+    """
+    settings = settings or get_settings()
+    digest = base64.b64encode(hashlib.sha256(page_script().encode()).digest()).decode()
+    stripe = _origin(settings.stripe_js_url)
+    videos = f"{_origin(settings.youtube_embed_base)} {_origin(settings.vimeo_embed_base)}"
+    directives = {
+        "default-src": "'none'",
+        "base-uri": "'none'",
+        "object-src": "'none'",
+        "form-action": "'self'",
+        "script-src": f"'sha256-{digest}' {stripe}",
+        # Section colours are style attributes (validated #rrggbb); the stylesheet is inline.
+        "style-src": "'unsafe-inline'",
+        "img-src": "'self' https: http: data:",
+        "media-src": "'self' https: http:",
+        "font-src": "'self'",
+        "frame-src": f"{videos} {stripe} {STRIPE_FRAMES}",
+        "connect-src": f"'self' {stripe} {STRIPE_API}",
+    }
+    # dict.fromkeys: each source once, in order (the settings may name the same origin twice).
+    return "; ".join(
+        f"{name} {' '.join(dict.fromkeys(value.split()))}" for name, value in directives.items()
     )

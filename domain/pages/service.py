@@ -327,6 +327,9 @@ def copy(
 def published_html(
     session: Session, *, account_id: uuid.UUID, page_id: uuid.UUID, version: int
 ) -> str | None:
-    """The HTML a page was published with at that version (what visitors see)."""
+    """The HTML a page was published with at that version, while the page is published."""
+    page = repo.get(session, account_id, page_id)
+    if page is None or page.status != "published":
+        return None
     snapshot = repo.get_version(session, account_id, page_id, version)
     return snapshot.html if snapshot is not None else None

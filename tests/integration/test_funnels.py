@@ -493,6 +493,10 @@ def test_visitors_see_the_published_snapshot(client: Any, tenant: Any, other_ten
     assert entry.headers["content-type"].startswith("text/html")
     assert "<h1" in entry.text
     assert ">Hi<" in entry.text
+    csp = dict(d.strip().split(" ", 1) for d in entry.headers["content-security-policy"].split(";"))
+    assert csp["default-src"] == "'none'"
+    assert csp["script-src"].startswith("'sha256-")
+    assert "unsafe" not in csp["script-src"]
     # Editing the first page's draft changes nothing for visitors until the next publish.
     first_page = f["steps"][0]["page_id"]
     draft_tree = [
@@ -522,5 +526,9 @@ def test_visitors_see_the_published_snapshot(client: Any, tenant: Any, other_ten
     assert client.get(f"/f/{other_tenant.slug}/{f['slug']}").status_code == 404
     ok(client.patch(f"{FUNNELS}/{f['id']}", json={"status": "active", "name": "Again"}, headers=h))
     assert "Draft only" in client.get(public).text
+    # An unpublished page is offline, also inside a live funnel.
+    ok(client.post(f"/api/v1/pages/{first_page}/unpublish", headers=h))
+    assert client.get(public).status_code == 404
+    assert client.get(f"{public}/{order_step}").status_code == 200
     ok(client.patch(f"{FUNNELS}/{f['id']}", json={"status": "paused"}, headers=h))
     assert client.get(public).status_code == 404
