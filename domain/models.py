@@ -4,6 +4,16 @@ from domain.accounts.models import Account, ApiKey, AuthSession, RefreshToken, U
 from domain.contacts.models import Contact
 from domain.funnels.models import Funnel, FunnelStep, FunnelTemplate, FunnelVersion
 from domain.jobs.models import Job, OutboxMessage
+from domain.orders.models import (
+    Order,
+    OrderBump,
+    OrderCharge,
+    OrderCounter,
+    OrderItem,
+    OrderUpsell,
+    Refund,
+    StripeEvent,
+)
 from domain.pages.models import Page, PageAsset, PageVersion
 from domain.products.models import Product
 from domain.shared.db import Base
@@ -23,11 +33,19 @@ __all__ = [
     "FunnelVersion",
     "IdempotencyRecord",
     "Job",
+    "Order",
+    "OrderBump",
+    "OrderCharge",
+    "OrderCounter",
+    "OrderItem",
+    "OrderUpsell",
     "OutboxMessage",
     "Page",
     "PageAsset",
     "PageVersion",
     "Product",
     "RefreshToken",
+    "Refund",
+    "StripeEvent",
     "User",
 ]

@@ -65,7 +65,8 @@ def test_every_tenant_table_has_an_indexed_account_id() -> None:
     for table in Base.metadata.sorted_tables:
         if "account_id" not in table.c:
             continue
-        leading = [index.columns.keys()[0] for index in table.indexes] + [
+        leading = [table.primary_key.columns.keys()[0]]
+        leading += [index.columns.keys()[0] for index in table.indexes] + [
             constraint.columns.keys()[0]
             for constraint in table.constraints
             if isinstance(constraint, UniqueConstraint)

@@ -1,0 +1,1 @@
+"""Orders and payments: checkouts charged through Stripe, upsells, refunds."""
