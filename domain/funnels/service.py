@@ -622,3 +622,29 @@ def live_page_html(
     if html is None:
         raise NotFound("No such step")
     return html
+
+
+def live_offer(
+    session: Session, *, account_id: uuid.UUID, funnel_id: uuid.UUID, step_id: uuid.UUID
+) -> dict[str, Any]:
+    """An offer step as visitors see it (from the live snapshot): step_type, product, bumps.
+
+    404 unless the funnel is active and the step is an offer step of its published version.
+    """
+    funnel = repo.get(session, account_id, funnel_id)
+    snapshot = (
+        repo.get_version(session, funnel.id, funnel.published_version)
+        if funnel is not None and funnel.status == "active" and funnel.published_version
+        else None
+    )
+    if snapshot is None:
+        raise NotFound("No live funnel with that id")
+    step = next((s for s in snapshot.snapshot["steps"] if s["id"] == str(step_id)), None)
+    if step is None or step["step_type"] not in OFFER_STEP_TYPES or not step["product_id"]:
+        raise NotFound("No offer step with that id in the live funnel")
+    return {
+        "step_id": step_id,
+        "step_type": step["step_type"],
+        "product_id": uuid.UUID(step["product_id"]),
+        "bump_product_ids": [uuid.UUID(p) for p in step["bump_product_ids"]],
+    }

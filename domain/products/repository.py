@@ -49,3 +49,16 @@ def ids_in_account(
     if sellable:
         stmt = stmt.where(Product.active.is_(True), Product.archived_at.is_(None))
     return set(session.scalars(stmt))
+
+
+def get_many(
+    session: Session, account_id: uuid.UUID, product_ids: list[uuid.UUID]
+) -> list[Product]:
+    """The account's products among product_ids."""
+    if not product_ids:
+        return []
+    return list(
+        session.scalars(
+            select(Product).where(Product.account_id == account_id, Product.id.in_(product_ids))
+        )
+    )

@@ -73,3 +73,14 @@ def existing_ids(
 ) -> set[uuid.UUID]:
     """Which of product_ids are the account's; with sellable, only active unarchived ones."""
     return repo.ids_in_account(session, account_id, product_ids, sellable=sellable)
+
+
+def sellable_by_id(
+    session: Session, *, account_id: uuid.UUID, product_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, Product]:
+    """The active, unarchived products among product_ids, by id (what may be sold now)."""
+    return {
+        p.id: p
+        for p in repo.get_many(session, account_id, product_ids)
+        if p.active and p.archived_at is None
+    }
