@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     stripe_api_key: str = "sk_test_placeholder"
     stripe_webhook_secret: str = "whsec_placeholder"  # noqa: S105 - not a real secret
     stripe_api_base: str | None = None
+    stripe_timeout_seconds: float = Field(default=10.0, gt=0)
     aws_s3_bucket: str | None = None
     aws_s3_endpoint_url: str | None = None
     aws_region: str = "us-east-1"

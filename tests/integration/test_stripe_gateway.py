@@ -1,0 +1,209 @@
+"""The orders module's Stripe gateway against the local stand-in: flows, keys, failures."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import stripe
+
+from domain.orders.stripe_gateway import AuthenticationRequired, CardDeclined, StripeGateway
+from domain.shared.remote import FinalRemoteError, RetryableRemoteError
+from domain.shared.settings import get_settings
+from tests.support.stripe_standin import StripeStandin
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[StripeStandin]:
+    with StripeStandin() as standin:
+        yield standin
+
+
+@pytest.fixture
+def standin(server: StripeStandin) -> StripeStandin:
+    server.reset()
+    return server
+
+
+@pytest.fixture
+def gateway(standin: StripeStandin) -> StripeGateway:
+    settings = get_settings().model_copy(
+        update={"stripe_api_base": standin.base_url, "stripe_timeout_seconds": 1.0}
+    )
+    return StripeGateway(settings)
+
+
+def _browser_confirms(standin: StripeStandin, pi_id: str, card: str = "pm_card_visa") -> None:
+    """What Stripe.js does on the checkout page: confirm with the buyer's card."""
+    client = stripe.StripeClient("sk_test_browser", base_addresses={"api": standin.base_url})
+    # A decline raises here; the PaymentIntent records it, and the server reads it from there.
+    with contextlib.suppress(stripe.CardError):
+        client.v1.payment_intents.confirm(pi_id, params={"payment_method": card})
+
+
+def _paid_intent(
+    standin: StripeStandin, gateway: StripeGateway, amount: int = 4900
+) -> tuple[str, str]:
+    key = uuid.uuid4().hex
+    customer = gateway.create_customer(email="buyer@example.com", name="Buyer", key=f"c{key}")
+    intent = gateway.create_payment_intent(
+        amount=amount, currency="USD", customer=customer, metadata={"order_id": key}, key=f"p{key}"
+    )
+    _browser_confirms(standin, intent.id)
+    return customer, intent.id
+
+
+def test_checkout_bump_confirm_and_one_click_upsell(
+    standin: StripeStandin, gateway: StripeGateway
+) -> None:
+    customer = gateway.create_customer(email="b@example.com", name=None, key="cust-1")
+    intent = gateway.create_payment_intent(
+        amount=4900, currency="USD", customer=customer, metadata={"order_id": "o1"}, key="pi-1"
+    )
+    assert intent.status == "requires_payment_method"
+    assert intent.client_secret
+    assert intent.currency == "USD"
+    bumped = gateway.update_amount(payment_intent=intent.id, amount=6800, key="bump-1")
+    assert bumped.amount == 6800
+    _browser_confirms(standin, intent.id)
+    paid = gateway.retrieve(intent.id)
+    assert paid.status == "succeeded"
+    assert paid.amount_received == 6800
+    assert paid.payment_method is not None
+    # After confirmation the amount is fixed.
+    with pytest.raises(FinalRemoteError):
+        gateway.update_amount(payment_intent=intent.id, amount=9000, key="bump-2")
+    upsell = gateway.charge_off_session(
+        amount=19700,
+        currency="USD",
+        customer=customer,
+        payment_method=paid.payment_method,
+        metadata={"upsell_id": "u1"},
+        key="upsell-1",
+    )
+    assert upsell.status == "succeeded"
+    assert standin.captured_for_customer(customer) == 6800 + 19700
+
+
+def test_the_same_key_never_moves_money_twice(
+    standin: StripeStandin, gateway: StripeGateway
+) -> None:
+    customer, pi_id = _paid_intent(standin, gateway)
+    pm = gateway.retrieve(pi_id).payment_method
+    assert pm is not None
+    charges = [
+        gateway.charge_off_session(
+            amount=1000,
+            currency="USD",
+            customer=customer,
+            payment_method=pm,
+            metadata={},
+            key="upsell-once",
+        )
+        for _ in range(3)
+    ]
+    assert len({c.id for c in charges}) == 1
+    assert standin.captured_for_customer(customer) == 4900 + 1000
+    refunds = {
+        gateway.refund(payment_intent=pi_id, amount=900, key="refund-once") for _ in range(2)
+    }
+    assert len(refunds) == 1
+    assert standin.refunded_for_customer(customer) == 900
+
+
+def test_declines_are_final_and_say_why(standin: StripeStandin, gateway: StripeGateway) -> None:
+    customer, pi_id = _paid_intent(standin, gateway)
+    pm = gateway.retrieve(pi_id).payment_method
+    assert pm is not None
+    standin.decline_future_charges(pm, code="card_declined", decline_code="insufficient_funds")
+    with pytest.raises(CardDeclined) as declined:
+        gateway.charge_off_session(
+            amount=1000,
+            currency="USD",
+            customer=customer,
+            payment_method=pm,
+            metadata={},
+            key="declined",
+        )
+    assert declined.value.decline_code == "insufficient_funds"
+    assert not declined.value.retryable
+    # A card that needs 3-D Secure cannot be charged without the buyer.
+    key = uuid.uuid4().hex
+    intent = gateway.create_payment_intent(
+        amount=500, currency="USD", customer=customer, metadata={}, key=key
+    )
+    _browser_confirms(standin, intent.id, "pm_card_authenticationRequired")
+    assert gateway.retrieve(intent.id).status == "requires_action"
+    standin.complete_action(intent.id)
+    saved = gateway.retrieve(intent.id).payment_method
+    assert saved is not None
+    with pytest.raises(AuthenticationRequired):
+        gateway.charge_off_session(
+            amount=700,
+            currency="USD",
+            customer=customer,
+            payment_method=saved,
+            metadata={},
+            key="needs-3ds",
+        )
+
+
+def test_card_declined_at_checkout_is_read_from_the_intent(
+    standin: StripeStandin, gateway: StripeGateway
+) -> None:
+    customer = gateway.create_customer(email="d@example.com", name=None, key=uuid.uuid4().hex)
+    intent = gateway.create_payment_intent(
+        amount=4900, currency="USD", customer=customer, metadata={}, key=uuid.uuid4().hex
+    )
+    _browser_confirms(standin, intent.id, "pm_card_chargeDeclined")
+    failed = gateway.retrieve(intent.id)
+    assert failed.status == "requires_payment_method"
+    assert failed.failure_code == "generic_decline"  # the decline_code Stripe gives this card
+
+
+def test_outages_are_retryable_and_client_errors_final(
+    standin: StripeStandin, gateway: StripeGateway
+) -> None:
+    standin.fail_next(1, 500)
+    with pytest.raises(RetryableRemoteError):
+        gateway.create_customer(email="x@example.com", name=None, key="outage-1")
+    # The retry with the same key goes through, once.
+    customer = gateway.create_customer(email="x@example.com", name=None, key="outage-1")
+    assert customer.startswith("cus_")
+    standin.delay_next(1, 3.0)
+    with pytest.raises(RetryableRemoteError):
+        gateway.create_customer(email="y@example.com", name=None, key="slow-1")
+    standin.fail_next(1, 429, error_type="invalid_request_error", code="rate_limit")
+    with pytest.raises(RetryableRemoteError):
+        gateway.create_customer(email="z@example.com", name=None, key="busy-1")
+    with pytest.raises(FinalRemoteError) as missing:
+        gateway.retrieve("pi_does_not_exist")
+    assert not missing.value.retryable
+    # The same key with other parameters is a bug of ours: final, never retried.
+    with pytest.raises(FinalRemoteError):
+        gateway.create_customer(email="other@example.com", name=None, key="outage-1")
+
+
+def test_refunds_cannot_exceed_the_charge(standin: StripeStandin, gateway: StripeGateway) -> None:
+    _, pi_id = _paid_intent(standin, gateway, amount=3000)
+    gateway.refund(payment_intent=pi_id, amount=2000, key="r1")
+    gateway.refund(payment_intent=pi_id, amount=1000, key="r2")
+    with pytest.raises(FinalRemoteError):
+        gateway.refund(payment_intent=pi_id, amount=1, key="r3")
+
+
+def test_webhook_signatures_are_checked(standin: StripeStandin, gateway: StripeGateway) -> None:
+    _, pi_id = _paid_intent(standin, gateway)
+    event = standin.make_event("payment_intent.succeeded", pi_id)
+    payload = json.dumps(event).encode()
+    parsed = gateway.parse_event(payload, standin.sign(payload), standin.webhook_secret)
+    assert parsed["id"] == event["id"]
+    assert parsed["data"]["object"]["id"] == pi_id
+    with pytest.raises(stripe.SignatureVerificationError):
+        gateway.parse_event(payload + b" ", standin.sign(payload), standin.webhook_secret)
+    stale = standin.sign(payload, timestamp=1_000_000_000)
+    with pytest.raises(stripe.SignatureVerificationError):
+        gateway.parse_event(payload, stale, standin.webhook_secret)
