@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -72,17 +73,30 @@ CurrentUser = Annotated[Principal, Depends(_user)]
 """A logged-in user (account and key management are not for API keys)."""
 
 
+async def _body_key(request: Request) -> str | None:
+    """The publishable key sent as a `key` field of a JSON body (navigator.sendBeacon)."""
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return None
+    try:
+        body = json.loads(await request.body())  # cached by Starlette: the route parses it too
+    except ValueError:
+        return None  # the route's own parsing answers with the 422
+    key = body.get("key") if isinstance(body, dict) else None
+    return key if isinstance(key, str) and "\x00" not in key and len(key) <= 200 else None
+
+
 def _checkout_caller(
     request: Request,
     db: DbSession,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    body_key: Annotated[str | None, Depends(_body_key)],
     x_publishable_key: Annotated[SafeStr | None, Header(max_length=200)] = None,
     key: Annotated[SafeStr | None, Query(max_length=200, description="publishable key")] = None,
 ) -> Principal:
     if credentials is not None:
         return _principal(request, db, settings, credentials)
-    publishable = x_publishable_key or key
+    publishable = x_publishable_key or key or body_key
     if not publishable:
         raise Unauthorized(
             "Send a bearer token or the account's publishable key", code="not_authenticated"
@@ -97,8 +111,8 @@ def _checkout_caller(
 
 
 PublicCaller = Annotated[Principal, Depends(_checkout_caller)]
-"""Checkout pages and tracking: a bearer, or the publishable key (X-Publishable-Key or ?key=),
-counted against the account's separate, much larger tracking budget."""
+"""Checkout pages and tracking: a bearer, or the publishable key (X-Publishable-Key, ?key= or
+a `key` field of the JSON body), counted against the account's much larger tracking budget."""
 
 
 def auth_rate_limit(request: Request, settings: SettingsDep) -> None:

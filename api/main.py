@@ -16,6 +16,7 @@ from api.routes import (
     funnels,
     health,
     jobs,
+    orders,
     page_assets,
     pages,
     products,
@@ -46,6 +47,7 @@ def create_app() -> FastAPI:
         pages.router,
         page_assets.router,
         page_assets.media_router,
+        orders.router,
     ):
         app.include_router(router)
     errors.install(app)

@@ -118,9 +118,9 @@ class StripeGateway:
         except stripe.StripeError as exc:
             raise _translate(exc) from exc
 
-    def create_customer(self, *, email: str, name: str | None, key: str) -> str:
+    def create_customer(self, *, email: str | None, name: str | None, key: str) -> str:
         """A Stripe customer for a buyer (so a saved card can be charged again)."""
-        params: dict[str, Any] = {"email": email}
+        params: dict[str, Any] = {"email": email} if email else {}
         if name:
             params["name"] = name
         return str(self._call(self._client.v1.customers.create, params=params, key=key)["id"])
