@@ -162,11 +162,39 @@ def db() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def worker() -> Iterator[Any]:
-    """A real Celery worker process consuming every queue of the test broker."""
+def worker(stripe_server: Any) -> Iterator[Any]:
+    """A real Celery worker process consuming every queue of the test broker.
+
+    Its Stripe is the session's stand-in, the one the `standin` fixture points the app at.
+    """
     from tests.support.worker import CeleryWorker
 
-    w = CeleryWorker(dict(os.environ), name="suite")
+    w = CeleryWorker({**os.environ, "STRIPE_API_BASE": stripe_server.base_url}, name="suite")
     w.start()
     yield w
     w.stop()
+
+
+@pytest.fixture(scope="session")
+def stripe_server() -> Iterator[Any]:
+    """A Stripe stand-in (tests/support/stripe_standin), started on first use."""
+    from tests.support.stripe_standin import StripeStandin
+
+    with StripeStandin() as standin:
+        yield standin
+
+
+@pytest.fixture
+def standin(stripe_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The stand-in, emptied, with the app's Stripe gateway pointed at it."""
+    from domain.orders.stripe_gateway import gateway
+    from domain.shared.settings import get_settings
+
+    stripe_server.reset()
+    monkeypatch.setenv("STRIPE_API_BASE", stripe_server.base_url)
+    get_settings.cache_clear()
+    gateway.cache_clear()
+    yield stripe_server
+    monkeypatch.undo()
+    get_settings.cache_clear()
+    gateway.cache_clear()

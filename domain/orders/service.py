@@ -1,19 +1,34 @@
-"""Use cases of orders and payments (so far: pricing a checkout into a PaymentIntent)."""
+"""Use cases of orders and payments: checkout PaymentIntents, orders, settling payments."""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import uuid
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
+from domain.contacts import service as contacts
 from domain.funnels import service as funnels
+from domain.jobs import service as jobs
+from domain.jobs.models import Job
+from domain.orders import repository as repo
+from domain.orders.models import Order, OrderCharge
 from domain.orders.pricing import PricedCart, price_cart
-from domain.orders.schemas import CartItemOut, PaymentIntentIn, PaymentIntentOut
-from domain.orders.stripe_gateway import StripeGateway
+from domain.orders.schemas import (
+    CartItemOut,
+    CheckoutCart,
+    OrderIn,
+    PaymentIntentIn,
+    PaymentIntentOut,
+)
+from domain.orders.stripe_gateway import Intent, StripeGateway
 from domain.products import service as products
-from domain.shared.errors import AppError, InvalidInput, ServiceUnavailable
+from domain.shared import events
+from domain.shared.db import utcnow
+from domain.shared.errors import AppError, Conflict, InvalidInput, ServiceUnavailable
 from domain.shared.remote import FinalRemoteError, RetryableRemoteError, short_retry
 
 T = TypeVar("T")
@@ -40,7 +55,7 @@ def _stripe(call: Callable[[], T]) -> T:
         raise PaymentProviderError() from exc
 
 
-def price_checkout(session: Session, *, account_id: uuid.UUID, data: PaymentIntentIn) -> PricedCart:
+def price_checkout(session: Session, *, account_id: uuid.UUID, data: CheckoutCart) -> PricedCart:
     """The cart of a live funnel's order form with the chosen bumps, at catalogue prices."""
     offer = funnels.live_offer(
         session, account_id=account_id, funnel_id=data.funnel_id, step_id=data.step_id
@@ -108,3 +123,161 @@ def create_payment_intent(
             for i in cart.items
         ],
     )
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _check_intent_matches(
+    intent: Intent, account_id: uuid.UUID, data: OrderIn, cart: PricedCart
+) -> None:
+    """The PaymentIntent must be the one /payment-intent opened for this very cart."""
+    meta = intent.metadata
+    same_cart = (
+        meta.get("account_id") == str(account_id)
+        and meta.get("funnel_id") == str(data.funnel_id)
+        and meta.get("step_id") == str(data.step_id)
+        and meta.get("bump_product_ids", "") == ",".join(str(b) for b in data.bump_product_ids)
+    )
+    if not same_cart or intent.amount != cart.total_cents or intent.currency != cart.currency:
+        raise Conflict(
+            "The PaymentIntent was not opened for this cart; ask for a new one",
+            code="payment_intent_mismatch",
+        )
+    if intent.status == "canceled":
+        raise Conflict("The PaymentIntent was cancelled", code="payment_intent_canceled")
+
+
+def create_order(
+    session: Session, *, account_id: uuid.UUID, data: OrderIn, gateway: StripeGateway
+) -> tuple[Order, OrderCharge, Job, str]:
+    """The order for a checkout's PaymentIntent, awaiting payment, and the job that settles it.
+
+    Answers (order, its main charge, the job, the customer token shown once).
+    """
+    cart = price_checkout(session, account_id=account_id, data=data)
+    intent = _stripe(lambda: gateway.retrieve(data.payment_intent_id))
+    _check_intent_matches(intent, account_id, data, cart)
+    if repo.charge_by_intent(session, intent.id) is not None:
+        raise Conflict("An order exists for this PaymentIntent", code="order_exists")
+    contact, _ = contacts.upsert_contact(
+        session,
+        account_id=account_id,
+        email=str(data.customer.email),
+        first_name=data.customer.first_name,
+        last_name=data.customer.last_name,
+        phone=data.customer.phone,
+        source="checkout",
+    )
+    token = secrets.token_urlsafe(32)
+    order = Order(
+        id=uuid.uuid4(),
+        account_id=account_id,
+        number=repo.next_order_number(session, account_id),
+        funnel_id=data.funnel_id,
+        step_id=data.step_id,
+        contact_id=contact.id,
+        status="awaiting_payment",
+        payment_status="unpaid",
+        currency=cart.currency,
+        total_cents=cart.total_cents,
+        customer_email=contact.email,
+        customer_name=" ".join(filter(None, [data.customer.first_name, data.customer.last_name]))
+        or None,
+        billing_address=data.billing_address.model_dump() if data.billing_address else {},
+        customer_token_hash=_hash_token(token),
+        stripe_customer_id=intent.customer,
+    )
+    charge = OrderCharge(
+        id=uuid.uuid4(),
+        account_id=account_id,
+        order_id=order.id,
+        kind="main",
+        status="pending",
+        currency=cart.currency,
+        amount_cents=cart.total_cents,
+        stripe_payment_intent_id=intent.id,
+    )
+    repo.add_order(session, order, charge, cart)
+    job = jobs.enqueue(
+        session,
+        account_id=account_id,
+        task="payments.settle_order",
+        arguments={"order_id": str(order.id)},
+    )
+    events.record(
+        session,
+        account_id=account_id,
+        type="order.created",
+        subject_id=order.id,
+        payload={
+            "order_id": str(order.id),
+            "number": order.number,
+            "total_cents": order.total_cents,
+            "currency": order.currency,
+        },
+    )
+    return order, charge, job, token
+
+
+class NotSettledYet(RetryableRemoteError):
+    """The buyer has not finished paying: look again later."""
+
+
+def settle_order(
+    session: Session, *, order_id: uuid.UUID, gateway: StripeGateway
+) -> dict[str, Any]:
+    """Bring an order in line with its PaymentIntent as Stripe has it now (idempotent).
+
+    Paid and failed payments are final; an unconfirmed or processing one raises
+    NotSettledYet so the job looks again later.
+    """
+    order = repo.order_for_update(session, order_id)
+    if order is None:
+        return {"status": "missing"}
+    if order.status not in ("awaiting_payment", "processing"):
+        return {"status": order.status}
+    charge = repo.main_charge(session, order.id)
+    assert charge is not None
+    assert charge.stripe_payment_intent_id is not None
+    intent = gateway.retrieve(charge.stripe_payment_intent_id)
+    now = utcnow()
+    if intent.status == "succeeded":
+        order.status, order.payment_status, order.paid_at = "paid", "paid", now
+        order.stripe_payment_method_id = intent.payment_method
+        order.stripe_customer_id = intent.customer or order.stripe_customer_id
+        charge.status, charge.captured_cents = "succeeded", intent.amount_received
+        charge.stripe_charge_id = intent.latest_charge
+        events.record(
+            session,
+            account_id=order.account_id,
+            type="order.paid",
+            subject_id=order.id,
+            payload={
+                "order_id": str(order.id),
+                "number": order.number,
+                "amount_cents": intent.amount_received,
+                "currency": order.currency,
+            },
+        )
+    elif intent.status == "canceled":
+        order.status, charge.status, order.cancelled_at = "cancelled", "cancelled", now
+    elif intent.status == "requires_payment_method" and intent.failure_code:
+        order.status, order.payment_status = "payment_failed", "failed"
+        charge.status, charge.failure_code = "failed", intent.failure_code
+        events.record(
+            session,
+            account_id=order.account_id,
+            type="order.payment_failed",
+            subject_id=order.id,
+            payload={
+                "order_id": str(order.id),
+                "number": order.number,
+                "reason": intent.failure_code,
+            },
+        )
+    else:
+        raise NotSettledYet(f"payment {intent.status}", retry_after=None)
+    session.flush()
+    return {"status": order.status}

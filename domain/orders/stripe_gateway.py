@@ -47,6 +47,7 @@ class Intent:
     payment_method: str | None
     latest_charge: str | None
     failure_code: str | None
+    metadata: dict[str, str]
 
     @classmethod
     def of(cls, pi: Any) -> Intent:
@@ -64,6 +65,7 @@ class Intent:
             payment_method=_id_of(pi.get("payment_method")),
             latest_charge=_id_of(pi.get("latest_charge")),
             failure_code=error.get("decline_code") or error.get("code"),
+            metadata=dict(pi.get("metadata") or {}),
         )
 
 

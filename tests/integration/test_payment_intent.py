@@ -3,51 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from domain.orders.stripe_gateway import gateway
-from domain.shared.settings import get_settings
-from tests.support.funnels import FUNNELS, complete_funnel, ok
+from tests.support.funnels import FUNNELS, live_checkout, ok
 from tests.support.stripe_standin import StripeStandin
 
 URL = "/api/v1/orders/payment-intent"
 
 
-@pytest.fixture(scope="module")
-def stripe_server() -> Iterator[StripeStandin]:
-    with StripeStandin() as standin:
-        yield standin
-
-
-@pytest.fixture
-def standin(
-    stripe_server: StripeStandin, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[StripeStandin]:
-    """The stand-in, emptied, with the app's Stripe gateway pointed at it."""
-    stripe_server.reset()
-    monkeypatch.setenv("STRIPE_API_BASE", stripe_server.base_url)
-    get_settings.cache_clear()
-    gateway.cache_clear()
-    yield stripe_server
-    monkeypatch.undo()
-    get_settings.cache_clear()
-    gateway.cache_clear()
-
-
 @pytest.fixture
 def live(client: Any, tenant: Any) -> dict[str, Any]:
     """A published funnel: its order form offers the main product and one bump."""
-    funnel = complete_funnel(client, tenant.headers)
-    ok(client.patch(f"{FUNNELS}/{funnel['id']}", json={"status": "active"}, headers=tenant.headers))
-    order = funnel["steps"][1]
-    return {
-        "funnel": funnel,
-        "order": order,
-        "body": {"funnel_id": funnel["id"], "step_id": order["id"]},
-    }
+    return live_checkout(client, tenant.headers)
 
 
 def _price(client: Any, headers: dict[str, str], product_id: str) -> int:

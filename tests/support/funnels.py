@@ -67,3 +67,15 @@ def complete_funnel(client: Any, headers: dict[str, str], name: str = "Launch") 
     ]
     body = {"name": name, "funnel_type": "sales", "steps": steps}
     return ok(client.post(FUNNELS, json=body, headers=headers), 201)  # type: ignore[no-any-return]
+
+
+def live_checkout(client: Any, headers: dict[str, str]) -> dict[str, Any]:
+    """A published complete funnel, its order form step, and the body that buys from it."""
+    funnel = complete_funnel(client, headers)
+    ok(client.patch(f"{FUNNELS}/{funnel['id']}", json={"status": "active"}, headers=headers))
+    order = funnel["steps"][1]
+    return {
+        "funnel": funnel,
+        "order": order,
+        "body": {"funnel_id": funnel["id"], "step_id": order["id"]},
+    }

@@ -1,0 +1,209 @@
+"""POST /orders and settling an order from its PaymentIntent (the task body, called directly)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from typing import Any
+
+import pytest
+import stripe
+from sqlalchemy import select
+
+from domain.orders import service as orders
+from domain.orders.models import Order, OrderBump, OrderCharge, OrderItem
+from domain.orders.stripe_gateway import gateway
+from domain.shared.db import unit_of_work
+from domain.shared.events import DomainEvent
+from tests.support.funnels import live_checkout, ok
+from tests.support.jobs import load_job
+
+PI_URL = "/api/v1/orders/payment-intent"
+ORDERS = "/api/v1/orders"
+CUSTOMER = {"email": "Buyer@Example.com", "first_name": "Ada", "last_name": "Lovelace"}
+ADDRESS = {"line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"}
+
+
+@pytest.fixture
+def checkout(client: Any, tenant: Any, standin: Any) -> dict[str, Any]:
+    """A live order form and a PaymentIntent opened for it with its bump."""
+    live = live_checkout(client, tenant.headers)
+    cart = {**live["body"], "bump_product_ids": live["order"]["bump_product_ids"]}
+    intent = ok(client.post(PI_URL, json=cart, headers=tenant.headers), 201)
+    return {**live, "cart": cart, "intent": intent}
+
+
+def _order_body(checkout: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        **checkout["cart"],
+        "payment_intent_id": checkout["intent"]["payment_intent_id"],
+        "customer": CUSTOMER,
+        "billing_address": ADDRESS,
+        **extra,
+    }
+
+
+def _browser_confirms(standin: Any, pi_id: str, card: str = "pm_card_visa") -> None:
+    client = stripe.StripeClient("sk_test_browser", base_addresses={"api": standin.base_url})
+    with contextlib.suppress(stripe.CardError):
+        client.v1.payment_intents.confirm(pi_id, params={"payment_method": card})
+
+
+def _settle(order_id: str) -> dict[str, Any]:
+    with unit_of_work() as session:
+        return orders.settle_order(session, order_id=uuid.UUID(order_id), gateway=gateway())
+
+
+def _order(order_id: str) -> tuple[Order, OrderCharge]:
+    with unit_of_work() as session:
+        order = session.get(Order, uuid.UUID(order_id))
+        charge = session.scalar(select(OrderCharge).where(OrderCharge.order_id == order.id))  # type: ignore[union-attr]
+        assert order is not None
+        assert charge is not None
+        return order, charge
+
+
+def _events(order_id: str) -> list[str]:
+    with unit_of_work() as session:
+        rows = session.scalars(
+            select(DomainEvent.type)
+            .where(DomainEvent.subject_id == uuid.UUID(order_id))
+            .order_by(DomainEvent.id)
+        )
+        return list(rows)
+
+
+def test_an_order_is_created_awaiting_payment(client: Any, tenant: Any, checkout: Any) -> None:
+    r = client.post(ORDERS, json=_order_body(checkout), headers=tenant.headers)
+    body = ok(r, 202)
+    assert body["status"] == "awaiting_payment"
+    assert body["payment_status"] == "unpaid"
+    assert body["total_cents"] == checkout["intent"]["total_cents"]
+    assert body["number"] == 1
+    assert len(body["customer_token"]) >= 32
+    assert r.headers["Location"] == f"/api/v1/jobs/{body['job_id']}"
+    job = load_job(uuid.UUID(body["job_id"]))
+    assert job.task == "payments.settle_order"
+    with unit_of_work() as session:
+        order = session.get(Order, uuid.UUID(body["id"]))
+        assert order is not None
+        assert order.customer_email == "buyer@example.com"
+        assert order.customer_name == "Ada Lovelace"
+        assert order.billing_address["country"] == "US"
+        assert order.customer_token_hash != body["customer_token"]
+        kinds = session.scalars(select(OrderItem.kind).where(OrderItem.order_id == order.id))
+        assert sorted(kinds) == ["bump", "main"]
+        bumps = session.scalars(select(OrderBump).where(OrderBump.order_id == order.id)).all()
+        assert len(bumps) == 1
+    contacts = ok(
+        client.get("/api/v1/contacts", params={"search": "buyer@"}, headers=tenant.headers)
+    )
+    assert contacts["total"] == 1
+    assert _events(body["id"]) == ["order.created"]
+
+
+def test_settling_marks_the_order_paid_once(
+    client: Any, tenant: Any, checkout: Any, standin: Any
+) -> None:
+    body = ok(client.post(ORDERS, json=_order_body(checkout), headers=tenant.headers), 202)
+    with pytest.raises(orders.NotSettledYet):
+        _settle(body["id"])  # the buyer has not confirmed yet
+    _browser_confirms(standin, body["payment_intent_id"])
+    assert _settle(body["id"]) == {"status": "paid"}
+    order, charge = _order(body["id"])
+    assert order.payment_status == "paid"
+    assert order.paid_at is not None
+    assert order.stripe_payment_method_id is not None
+    assert charge.captured_cents == order.total_cents
+    assert charge.stripe_charge_id is not None
+    assert _settle(body["id"]) == {"status": "paid"}  # again: nothing changes
+    assert _events(body["id"]) == ["order.created", "order.paid"]
+    assert len(standin.charges_for(body["payment_intent_id"])) == 1
+
+
+def test_a_declined_card_fails_the_order(
+    client: Any, tenant: Any, checkout: Any, standin: Any
+) -> None:
+    body = ok(client.post(ORDERS, json=_order_body(checkout), headers=tenant.headers), 202)
+    _browser_confirms(standin, body["payment_intent_id"], "pm_card_chargeDeclined")
+    assert _settle(body["id"]) == {"status": "payment_failed"}
+    order, charge = _order(body["id"])
+    assert order.payment_status == "failed"
+    assert charge.failure_code == "generic_decline"
+    assert _events(body["id"]) == ["order.created", "order.payment_failed"]
+
+
+def test_one_order_per_payment_intent(client: Any, tenant: Any, checkout: Any) -> None:
+    ok(client.post(ORDERS, json=_order_body(checkout), headers=tenant.headers), 202)
+    r = client.post(ORDERS, json=_order_body(checkout), headers=tenant.headers)
+    assert r.status_code == 409
+    assert r.json()["code"] == "order_exists"
+
+
+def test_the_intent_must_fit_the_cart(
+    client: Any, tenant: Any, other_tenant: Any, checkout: Any
+) -> None:
+    without_bump = _order_body(checkout, bump_product_ids=[])
+    r = client.post(ORDERS, json=without_bump, headers=tenant.headers)
+    assert r.status_code == 409
+    assert r.json()["code"] == "payment_intent_mismatch"
+    # Another account cannot claim this PaymentIntent for its own checkout.
+    theirs = live_checkout(client, other_tenant.headers)
+    stolen = {**_order_body(checkout), **theirs["body"], "bump_product_ids": []}
+    r = client.post(ORDERS, json=stolen, headers=other_tenant.headers)
+    assert r.status_code == 409
+    with unit_of_work() as session:
+        assert (
+            session.scalar(select(Order).where(Order.account_id == other_tenant.account_id)) is None
+        )
+
+
+def test_the_checkout_page_orders_with_the_publishable_key(
+    client: Any, tenant: Any, checkout: Any
+) -> None:
+    body = _order_body(checkout, key=tenant.publishable_key)
+    created = ok(client.post(ORDERS, json=body), 202)
+    assert created["number"] == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"customer": {"email": "not-an-email"}},
+        {"payment_intent_id": "nope"},
+        {"billing_address": {**ADDRESS, "country": "usa"}},
+        {"total_cents": 1},
+        {"customer": None},
+    ],
+    ids=["email", "intent id", "country", "price", "no customer"],
+)
+def test_bad_order_input_is_a_422_and_stores_nothing(
+    client: Any, tenant: Any, checkout: Any, change: dict[str, Any]
+) -> None:
+    r = client.post(ORDERS, json=_order_body(checkout, **change), headers=tenant.headers)
+    assert r.status_code == 422
+    assert r.json()["code"] == "validation_error"
+    with unit_of_work() as session:
+        assert session.scalar(select(Order).where(Order.account_id == tenant.account_id)) is None
+
+
+@pytest.mark.pipeline
+def test_a_real_worker_settles_the_order(
+    client: Any, tenant: Any, checkout: Any, standin: Any, worker: Any
+) -> None:
+    _browser_confirms(standin, checkout["intent"]["payment_intent_id"])
+    body = ok(client.post(ORDERS, json=_order_body(checkout), headers=tenant.headers), 202)
+    deadline = time.monotonic() + 30
+    job: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        job = ok(client.get(f"/api/v1/jobs/{body['job_id']}", headers=tenant.headers))
+        if job["status"] in ("succeeded", "failed"):
+            break
+        time.sleep(0.1)
+    assert job["status"] == "succeeded", job
+    assert job["result"] == {"status": "paid"}
+    order, charge = _order(body["id"])
+    assert order.status == "paid"
+    assert charge.captured_cents == order.total_cents
+    assert len(standin.charges_for(body["payment_intent_id"])) == 1

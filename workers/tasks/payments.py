@@ -1,0 +1,21 @@
+"""Payments tasks: settle an order from its PaymentIntent."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from domain.jobs.models import Job
+from domain.orders import service as orders
+from domain.orders.stripe_gateway import gateway
+from workers.tasks.base import job_task
+
+
+@job_task("payments.settle_order")
+def settle_order(session: Session, job: Job) -> dict[str, Any]:
+    """Paid, failed or cancelled as Stripe says; still open: the job looks again later."""
+    return orders.settle_order(
+        session, order_id=uuid.UUID(job.arguments["order_id"]), gateway=gateway()
+    )
