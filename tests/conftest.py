@@ -192,6 +192,7 @@ def standin(stripe_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any
 
     stripe_server.reset()
     monkeypatch.setenv("STRIPE_API_BASE", stripe_server.base_url)
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", stripe_server.webhook_secret)
     get_settings.cache_clear()
     gateway.cache_clear()
     yield stripe_server

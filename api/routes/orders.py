@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
-from fastapi.responses import JSONResponse
+import uuid
+from typing import Annotated
 
-from api.deps import DbSession, PublicCaller, SettingsDep
+from fastapi import APIRouter, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
+
+from api.deps import CurrentPrincipal, DbSession, Pagination, PublicCaller, SettingsDep
 from api.idempotency import Idempotency, respond
 from domain.orders import service as orders
-from domain.orders.schemas import OrderCreatedOut, OrderIn, PaymentIntentIn, PaymentIntentOut
+from domain.orders.models import OrderStatus, PaymentStatus
+from domain.orders.schemas import (
+    OrderCreatedOut,
+    OrderIn,
+    OrderOut,
+    OrderSummaryOut,
+    PaymentIntentIn,
+    PaymentIntentOut,
+    StripeWebhookOut,
+)
 from domain.orders.stripe_gateway import gateway
+from domain.shared.schemas import Page, page_of
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 
@@ -90,4 +105,54 @@ def create_order(
         status_code=status.HTTP_202_ACCEPTED,
         produce=produce,
         headers=lambda body: {"Location": f"/api/v1/jobs/{body['job_id']}"},
+    )
+
+
+@router.get("", response_model=Page[OrderSummaryOut])
+def list_orders(
+    principal: CurrentPrincipal,
+    db: DbSession,
+    page: Pagination,
+    funnel_id: uuid.UUID | None = None,
+    status: OrderStatus | None = None,
+    payment_status: PaymentStatus | None = None,
+    created_from: Annotated[AwareDatetime | None, Query(description="inclusive, ISO 8601")] = None,
+    created_to: Annotated[AwareDatetime | None, Query(description="exclusive, ISO 8601")] = None,
+) -> Page[OrderSummaryOut]:
+    """The account's orders, newest first; filter by funnel, status, payment status, dates."""
+    rows, total = orders.list_orders(
+        db,
+        account_id=principal.account_id,
+        page=page,
+        funnel_id=funnel_id,
+        status=status,
+        payment_status=payment_status,
+        created_from=created_from,
+        created_to=created_to,
+    )
+    return page_of(OrderSummaryOut, rows, total, page)
+
+
+# /{order_id} routes come after every fixed path under /orders (e.g. a future /analytics).
+@router.get("/{order_id}", response_model=OrderOut)
+def get_order(order_id: uuid.UUID, principal: CurrentPrincipal, db: DbSession) -> OrderOut:
+    """One order: items, bumps, charges (payment state), upsells and refunds."""
+    return orders.order_detail(db, account_id=principal.account_id, order_id=order_id)
+
+
+@router.post(
+    "/stripe/webhook",
+    response_model=StripeWebhookOut,
+    responses={400: {"description": "Bad or stale signature; nothing was stored"}},
+)
+async def stripe_webhook(
+    request: Request, settings: SettingsDep, db: DbSession
+) -> StripeWebhookOut:
+    """Stripe's events: the signature is checked, each event is stored once and applied once."""
+    payload = await request.body()
+    event = gateway().parse_event(
+        payload, request.headers.get("Stripe-Signature"), settings.stripe_webhook_secret
+    )
+    return StripeWebhookOut.model_validate(
+        await run_in_threadpool(orders.receive_stripe_event, db, event)
     )

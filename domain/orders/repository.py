@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from domain.orders.models import Order, OrderBump, OrderCharge, OrderCounter, OrderItem
+from domain.orders.models import (
+    Order,
+    OrderBump,
+    OrderCharge,
+    OrderCounter,
+    OrderItem,
+    OrderUpsell,
+    Refund,
+    StripeEvent,
+)
 from domain.orders.pricing import PricedCart
+from domain.shared.db import paginate
+from domain.shared.schemas import PageParams
 
 
 def next_order_number(session: Session, account_id: uuid.UUID) -> int:
@@ -112,3 +125,68 @@ def main_charge(session: Session, order_id: uuid.UUID) -> OrderCharge | None:
     return session.scalar(
         select(OrderCharge).where(OrderCharge.order_id == order_id, OrderCharge.kind == "main")
     )
+
+
+def get_order(session: Session, account_id: uuid.UUID, order_id: uuid.UUID) -> Order | None:
+    """One of the account's orders."""
+    return session.scalar(select(Order).where(Order.id == order_id, Order.account_id == account_id))
+
+
+def list_orders(
+    session: Session,
+    account_id: uuid.UUID,
+    page: PageParams,
+    *,
+    funnel_id: uuid.UUID | None,
+    status: str | None,
+    payment_status: str | None,
+    created_from: datetime | None,
+    created_to: datetime | None,
+) -> tuple[list[Order], int]:
+    """The account's orders, newest first."""
+    stmt = select(Order).where(Order.account_id == account_id)
+    if funnel_id is not None:
+        stmt = stmt.where(Order.funnel_id == funnel_id)
+    if status is not None:
+        stmt = stmt.where(Order.status == status)
+    if payment_status is not None:
+        stmt = stmt.where(Order.payment_status == payment_status)
+    if created_from is not None:
+        stmt = stmt.where(Order.created_at >= created_from)
+    if created_to is not None:
+        stmt = stmt.where(Order.created_at < created_to)
+    return paginate(session, stmt.order_by(Order.created_at.desc(), Order.id), page)
+
+
+def parts_of(session: Session, order_id: uuid.UUID) -> dict[str, list[Any]]:
+    """An order's items, bumps, charges, upsells and refunds, each oldest first."""
+    parts: dict[str, list[Any]] = {}
+    for name, model in (
+        ("items", OrderItem),
+        ("bumps", OrderBump),
+        ("charges", OrderCharge),
+        ("upsells", OrderUpsell),
+        ("refunds", Refund),
+    ):
+        parts[name] = list(
+            session.scalars(
+                select(model).where(model.order_id == order_id).order_by(model.created_at, model.id)
+            )
+        )
+    return parts
+
+
+def store_event(session: Session, event_id: str, type_: str, payload: dict[str, Any]) -> bool:
+    """Put a Stripe event in the inbox; False when it was there already (a redelivery)."""
+    stmt = (
+        insert(StripeEvent)
+        .values(id=event_id, type=type_, payload=payload)
+        .on_conflict_do_nothing(index_elements=[StripeEvent.id])
+        .returning(StripeEvent.id)
+    )
+    return session.execute(stmt).first() is not None
+
+
+def mark_event_processed(session: Session, event_id: str, now: datetime) -> None:
+    """Record that an inbox event was acted on."""
+    session.execute(update(StripeEvent).where(StripeEvent.id == event_id).values(processed_at=now))

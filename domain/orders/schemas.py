@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, EmailStr, Field
 
-from domain.shared.schemas import Id, InputModel
+from domain.shared.schemas import Id, InputModel, OutputModel
 
 MAX_BUMPS = 5
 
@@ -90,3 +92,98 @@ class OrderCreatedOut(BaseModel):
     payment_intent_id: str
     job_id: uuid.UUID
     customer_token: str = Field(description="lets this checkout page add bumps and upsells")
+
+
+class OrderItemOut(OutputModel):
+    """A line of an order."""
+
+    product_id: uuid.UUID
+    kind: str
+    name: str
+    unit_price_cents: int
+    quantity: int
+
+
+class OrderBumpOut(OutputModel):
+    """A bump taken with the main charge."""
+
+    product_id: uuid.UUID
+    price_cents: int
+    created_at: datetime
+
+
+class OrderChargeOut(OutputModel):
+    """One PaymentIntent of the order and where it stands."""
+
+    id: uuid.UUID
+    kind: str
+    status: str
+    currency: str
+    amount_cents: int
+    captured_cents: int
+    refunded_cents: int
+    stripe_payment_intent_id: str | None
+    failure_code: str | None
+
+
+class OrderUpsellOut(OutputModel):
+    """A one-click offer shown after checkout, and the answer."""
+
+    id: uuid.UUID
+    step_id: uuid.UUID
+    offer_type: str
+    product_id: uuid.UUID
+    decision: str
+    price_cents: int
+    charge_id: uuid.UUID | None
+    created_at: datetime
+
+
+class RefundOut(OutputModel):
+    """Money given back from one charge."""
+
+    id: uuid.UUID
+    charge_id: uuid.UUID
+    amount_cents: int
+    reason: str | None
+    status: str
+    failure_reason: str | None
+    created_at: datetime
+
+
+class OrderSummaryOut(OutputModel):
+    """An order as lists show it."""
+
+    id: uuid.UUID
+    number: int
+    funnel_id: uuid.UUID | None
+    status: str
+    payment_status: str
+    currency: str
+    total_cents: int
+    customer_email: str
+    customer_name: str | None
+    created_at: datetime
+    paid_at: datetime | None
+
+
+class OrderOut(OrderSummaryOut):
+    """An order with everything it holds and its payment state."""
+
+    step_id: uuid.UUID | None
+    contact_id: uuid.UUID | None
+    billing_address: dict[str, Any]
+    cancelled_at: datetime | None
+    fulfilled_at: datetime | None
+    items: list[OrderItemOut]
+    bumps: list[OrderBumpOut]
+    charges: list[OrderChargeOut]
+    upsells: list[OrderUpsellOut]
+    refunds: list[RefundOut]
+
+
+class StripeWebhookOut(BaseModel):
+    """What became of a Stripe event."""
+
+    duplicate: bool = Field(description="delivered before: nothing was done again")
+    job_id: str | None = Field(default=None, description="the settling job it queued, if any")

@@ -6,6 +6,7 @@ import hashlib
 import secrets
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
@@ -21,6 +22,8 @@ from domain.orders.schemas import (
     CartItemOut,
     CheckoutCart,
     OrderIn,
+    OrderOut,
+    OrderSummaryOut,
     PaymentIntentIn,
     PaymentIntentOut,
 )
@@ -28,8 +31,9 @@ from domain.orders.stripe_gateway import Intent, StripeGateway
 from domain.products import service as products
 from domain.shared import events
 from domain.shared.db import utcnow
-from domain.shared.errors import AppError, Conflict, InvalidInput, ServiceUnavailable
+from domain.shared.errors import AppError, Conflict, InvalidInput, NotFound, ServiceUnavailable
 from domain.shared.remote import FinalRemoteError, RetryableRemoteError, short_retry
+from domain.shared.schemas import PageParams
 
 T = TypeVar("T")
 
@@ -281,3 +285,91 @@ def settle_order(
         raise NotSettledYet(f"payment {intent.status}", retry_after=None)
     session.flush()
     return {"status": order.status}
+
+
+def get_order(session: Session, *, account_id: uuid.UUID, order_id: uuid.UUID) -> Order:
+    """One of the account's orders, or 404."""
+    order = repo.get_order(session, account_id, order_id)
+    if order is None:
+        raise NotFound("Order not found")
+    return order
+
+
+def order_detail(session: Session, *, account_id: uuid.UUID, order_id: uuid.UUID) -> OrderOut:
+    """An order with its items, bumps, charges, upsells and refunds."""
+    order = get_order(session, account_id=account_id, order_id=order_id)
+    summary = OrderSummaryOut.model_validate(order).model_dump()
+    return OrderOut.model_validate(
+        {
+            **summary,
+            "step_id": order.step_id,
+            "contact_id": order.contact_id,
+            "billing_address": order.billing_address,
+            "cancelled_at": order.cancelled_at,
+            "fulfilled_at": order.fulfilled_at,
+            **repo.parts_of(session, order.id),
+        },
+        from_attributes=True,
+    )
+
+
+def list_orders(
+    session: Session,
+    *,
+    account_id: uuid.UUID,
+    page: PageParams,
+    funnel_id: uuid.UUID | None = None,
+    status: str | None = None,
+    payment_status: str | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+) -> tuple[list[Order], int]:
+    """A page of the account's orders, filtered."""
+    return repo.list_orders(
+        session,
+        account_id,
+        page,
+        funnel_id=funnel_id,
+        status=status,
+        payment_status=payment_status,
+        created_from=created_from,
+        created_to=created_to,
+    )
+
+
+# Events about a PaymentIntent: whatever they say, the order is settled from a fresh read.
+SETTLING_EVENTS = frozenset(
+    {
+        "payment_intent.succeeded",
+        "payment_intent.payment_failed",
+        "payment_intent.canceled",
+        "payment_intent.processing",
+        "charge.succeeded",
+        "charge.failed",
+    }
+)
+
+
+def receive_stripe_event(session: Session, event: Any) -> dict[str, Any]:
+    """Store a verified Stripe event once and, if it concerns an order, queue its settling.
+
+    A redelivered event changes nothing. The job re-reads the PaymentIntent, so events that
+    arrive late or out of order cannot move an order backwards.
+    """
+    data = event.to_dict() if hasattr(event, "to_dict") else dict(event)
+    if not repo.store_event(session, data["id"], data["type"], data):
+        return {"duplicate": True}
+    obj = data.get("data", {}).get("object", {})
+    pi_id = obj.get("payment_intent") if obj.get("object") == "charge" else obj.get("id")
+    charge = repo.charge_by_intent(session, pi_id) if data["type"] in SETTLING_EVENTS else None
+    job_id = None
+    if charge is not None and charge.kind == "main":
+        job = jobs.enqueue(
+            session,
+            account_id=charge.account_id,
+            task="payments.settle_order",
+            arguments={"order_id": str(charge.order_id), "stripe_event": data["id"]},
+        )
+        job_id = str(job.id)
+    repo.mark_event_processed(session, data["id"], utcnow())
+    return {"duplicate": False, "job_id": job_id}

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import stripe
 
+from domain.shared.errors import AppError
 from domain.shared.remote import FinalRemoteError, RemoteError, RetryableRemoteError
 from domain.shared.settings import Settings, get_settings
 
@@ -191,8 +192,13 @@ class StripeGateway:
         return str(self._call(self._client.v1.refunds.create, params=params, key=key)["id"])
 
     def parse_event(self, payload: bytes, signature: str | None, secret: str) -> Any:
-        """A webhook event whose signature checks out (SignatureVerificationError if not)."""
-        return stripe.Webhook.construct_event(payload, signature or "", secret)
+        """A webhook event whose signature checks out and is fresh; 400 if not."""
+        try:
+            return stripe.Webhook.construct_event(payload, signature or "", secret)
+        except stripe.SignatureVerificationError as exc:
+            raise AppError("The Stripe signature does not match", code="invalid_signature") from exc
+        except ValueError as exc:
+            raise AppError("The event is not valid JSON", code="invalid_payload") from exc
 
 
 @lru_cache(maxsize=1)

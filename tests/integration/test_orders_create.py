@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 import uuid
 from typing import Any
@@ -12,7 +13,7 @@ import stripe
 from sqlalchemy import select
 
 from domain.orders import service as orders
-from domain.orders.models import Order, OrderBump, OrderCharge, OrderItem
+from domain.orders.models import Order, OrderBump, OrderCharge, OrderItem, StripeEvent
 from domain.orders.stripe_gateway import gateway
 from domain.shared.db import unit_of_work
 from domain.shared.events import DomainEvent
@@ -207,3 +208,146 @@ def test_a_real_worker_settles_the_order(
     assert order.status == "paid"
     assert charge.captured_cents == order.total_cents
     assert len(standin.charges_for(body["payment_intent_id"])) == 1
+
+
+def test_orders_are_listed_filtered_and_shown_in_full(
+    client: Any, tenant: Any, checkout: Any, standin: Any
+) -> None:
+    h = tenant.headers
+    body = ok(client.post(ORDERS, json=_order_body(checkout), headers=h), 202)
+    _browser_confirms(standin, body["payment_intent_id"])
+    _settle(body["id"])
+    listed = ok(client.get(ORDERS, headers=h))
+    assert listed["total"] == 1
+    assert listed["items"][0]["id"] == body["id"]
+    assert "items" not in listed["items"][0]
+    for params, total in [
+        ({"status": "paid"}, 1),
+        ({"status": "awaiting_payment"}, 0),
+        ({"payment_status": "paid"}, 1),
+        ({"funnel_id": checkout["funnel"]["id"]}, 1),
+        ({"funnel_id": str(uuid.uuid4())}, 0),
+        ({"created_from": "2000-01-01T00:00:00Z"}, 1),
+        ({"created_to": "2000-01-01T00:00:00Z"}, 0),
+    ]:
+        assert ok(client.get(ORDERS, params=params, headers=h))["total"] == total, params
+    detail = ok(client.get(f"{ORDERS}/{body['id']}", headers=h))
+    assert detail["status"] == "paid"
+    assert sorted(i["kind"] for i in detail["items"]) == ["bump", "main"]
+    assert len(detail["bumps"]) == 1
+    assert detail["charges"][0]["captured_cents"] == detail["total_cents"]
+    assert detail["upsells"] == []
+    assert detail["refunds"] == []
+
+
+def test_another_accounts_order_is_a_404(
+    client: Any, tenant: Any, other_tenant: Any, checkout: Any
+) -> None:
+    body = ok(client.post(ORDERS, json=_order_body(checkout), headers=tenant.headers), 202)
+    r = client.get(f"{ORDERS}/{body['id']}", headers=other_tenant.headers)
+    assert r.status_code == 404
+    assert r.json()["code"] == "not_found"
+    assert ok(client.get(ORDERS, headers=other_tenant.headers))["total"] == 0
+    # The publishable key does not open management endpoints.
+    r = client.get(ORDERS, headers={"X-Publishable-Key": tenant.publishable_key})
+    assert r.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "status=live",
+        "payment_status=x",
+        "created_from=yesterday",
+        "created_from=2020-01-01T00:00:00",
+        "funnel_id=1",
+        "page_size=101",
+    ],
+)
+def test_bad_list_filters_are_422(client: Any, tenant: Any, query: str) -> None:
+    r = client.get(f"{ORDERS}?{query}", headers=tenant.headers)
+    assert r.status_code == 422
+    assert r.json()["code"] == "validation_error"
+
+
+WEBHOOK = "/api/v1/orders/stripe/webhook"
+
+
+def _post_event(
+    client: Any, standin: Any, event: dict[str, Any], *, signature: str | None = None
+) -> Any:
+    payload = json.dumps(event).encode()
+    headers = {
+        "Stripe-Signature": signature or standin.sign(payload),
+        "Content-Type": "application/json",
+    }
+    return client.post(WEBHOOK, content=payload, headers=headers)
+
+
+def _inbox(event_id: str) -> StripeEvent | None:
+    with unit_of_work() as session:
+        return session.get(StripeEvent, event_id)
+
+
+def test_a_signed_event_is_stored_once_and_settles_its_order(
+    client: Any, tenant: Any, checkout: Any, standin: Any
+) -> None:
+    body = ok(client.post(ORDERS, json=_order_body(checkout), headers=tenant.headers), 202)
+    _browser_confirms(standin, body["payment_intent_id"])
+    event = standin.make_event("payment_intent.succeeded", body["payment_intent_id"])
+    first = ok(_post_event(client, standin, event))
+    assert first["duplicate"] is False
+    job = load_job(uuid.UUID(first["job_id"]))
+    assert job.task == "payments.settle_order"
+    assert job.arguments["order_id"] == body["id"]
+    stored = _inbox(event["id"])
+    assert stored is not None
+    assert stored.processed_at is not None
+    again = ok(_post_event(client, standin, event))
+    assert again == {"duplicate": True, "job_id": None}
+    # Settling reads the PaymentIntent: the order ends paid, however often it is told.
+    assert _settle(body["id"]) == {"status": "paid"}
+    assert _settle(body["id"]) == {"status": "paid"}
+
+
+def test_a_late_failure_event_cannot_unpay_an_order(
+    client: Any, tenant: Any, checkout: Any, standin: Any
+) -> None:
+    body = ok(client.post(ORDERS, json=_order_body(checkout), headers=tenant.headers), 202)
+    _browser_confirms(standin, body["payment_intent_id"])
+    _settle(body["id"])
+    stale = standin.make_event("payment_intent.payment_failed", body["payment_intent_id"])
+    ok(_post_event(client, standin, stale))
+    assert _settle(body["id"]) == {"status": "paid"}
+    order, _ = _order(body["id"])
+    assert order.payment_status == "paid"
+
+
+@pytest.mark.parametrize("bad", ["tampered", "stale", "missing", "other secret"])
+def test_a_bad_signature_is_a_400_and_stores_nothing(client: Any, standin: Any, bad: str) -> None:
+    event = standin.make_event(
+        "payment_intent.succeeded", {"id": "pi_x", "object": "payment_intent"}
+    )
+    payload = json.dumps(event).encode()
+    signature = {
+        "tampered": standin.sign(payload + b" "),
+        "stale": standin.sign(payload, timestamp=1_000_000_000),
+        "missing": "",
+        "other secret": standin.sign(payload, secret="whsec_other"),
+    }[bad]
+    r = client.post(WEBHOOK, content=payload, headers={"Stripe-Signature": signature})
+    assert r.status_code == 400
+    assert r.json()["code"] == "invalid_signature"
+    assert _inbox(event["id"]) is None
+
+
+def test_events_about_unknown_intents_are_stored_and_ignored(client: Any, standin: Any) -> None:
+    event = standin.make_event(
+        "payment_intent.succeeded", {"id": "pi_elsewhere", "object": "payment_intent"}
+    )
+    assert ok(_post_event(client, standin, event)) == {"duplicate": False, "job_id": None}
+    assert _inbox(event["id"]) is not None
+    garbage = client.post(
+        WEBHOOK, content=b"{not json", headers={"Stripe-Signature": standin.sign(b"{not json")}
+    )
+    assert garbage.status_code == 400
