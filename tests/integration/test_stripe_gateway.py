@@ -11,6 +11,7 @@ import pytest
 import stripe
 
 from domain.orders.stripe_gateway import AuthenticationRequired, CardDeclined, StripeGateway
+from domain.shared.errors import AppError
 from domain.shared.remote import FinalRemoteError, RetryableRemoteError
 from domain.shared.settings import get_settings
 from tests.support.stripe_standin import StripeStandin
@@ -202,8 +203,9 @@ def test_webhook_signatures_are_checked(standin: StripeStandin, gateway: StripeG
     parsed = gateway.parse_event(payload, standin.sign(payload), standin.webhook_secret)
     assert parsed["id"] == event["id"]
     assert parsed["data"]["object"]["id"] == pi_id
-    with pytest.raises(stripe.SignatureVerificationError):
-        gateway.parse_event(payload + b" ", standin.sign(payload), standin.webhook_secret)
     stale = standin.sign(payload, timestamp=1_000_000_000)
-    with pytest.raises(stripe.SignatureVerificationError):
-        gateway.parse_event(payload, stale, standin.webhook_secret)
+    for body, signature in [(payload + b" ", standin.sign(payload)), (payload, stale)]:
+        with pytest.raises(AppError) as refused:
+            gateway.parse_event(body, signature, standin.webhook_secret)
+        assert refused.value.code == "invalid_signature"
+        assert refused.value.status_code == 400

@@ -47,7 +47,9 @@ class CeleryWorker:
             if self.process.poll() is not None:
                 break
             time.sleep(0.2)
-        raise RuntimeError(f"worker did not start:\n{self.log.read_text(errors='replace')[-4000:]}")
+        output = self.log.read_text(errors="replace")[-4000:]
+        self.stop()  # a worker that never got ready must not outlive the test
+        raise RuntimeError(f"worker did not start:\n{output}")
 
     def child_pids(self) -> list[int]:
         """The pool processes (they run the tasks)."""
