@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
@@ -17,6 +17,7 @@ from domain.orders.models import OrderStatus, PaymentStatus
 from domain.orders.schemas import (
     OrderCreatedOut,
     OrderIn,
+    OrderJobOut,
     OrderOut,
     OrderSummaryOut,
     PaymentIntentIn,
@@ -156,3 +157,28 @@ async def stripe_webhook(
     return StripeWebhookOut.model_validate(
         await run_in_threadpool(orders.receive_stripe_event, db, event)
     )
+
+
+@router.post(
+    "/{order_id}/cancel",
+    response_model=OrderJobOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={409: {"description": "The order is paid (refund it instead) or settled"}},
+)
+def cancel_order(
+    order_id: uuid.UUID, principal: CurrentPrincipal, db: DbSession, response: Response
+) -> OrderJobOut:
+    """Cancel an unpaid order: a worker cancels its PaymentIntent, then settles the order.
+
+    A buyer who paid in the meantime keeps the order paid.
+    """
+    order, job = orders.request_cancel(db, account_id=principal.account_id, order_id=order_id)
+    response.headers["Location"] = f"/api/v1/jobs/{job.id}"
+    return OrderJobOut(id=order.id, status=order.status, job_id=job.id)
+
+
+@router.post("/{order_id}/complete", response_model=OrderOut)
+def complete_order(order_id: uuid.UUID, principal: CurrentPrincipal, db: DbSession) -> OrderOut:
+    """Mark a paid order fulfilled (409 `order_not_paid` otherwise)."""
+    orders.complete_order(db, account_id=principal.account_id, order_id=order_id)
+    return orders.order_detail(db, account_id=principal.account_id, order_id=order_id)

@@ -187,3 +187,11 @@ class StripeWebhookOut(BaseModel):
 
     duplicate: bool = Field(description="delivered before: nothing was done again")
     job_id: str | None = Field(default=None, description="the settling job it queued, if any")
+
+
+class OrderJobOut(BaseModel):
+    """An order and the job now working on it."""
+
+    id: uuid.UUID
+    status: str
+    job_id: uuid.UUID

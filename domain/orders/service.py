@@ -229,62 +229,134 @@ class NotSettledYet(RetryableRemoteError):
     """The buyer has not finished paying: look again later."""
 
 
-def settle_order(
-    session: Session, *, order_id: uuid.UUID, gateway: StripeGateway
-) -> dict[str, Any]:
-    """Bring an order in line with its PaymentIntent as Stripe has it now (idempotent).
+# Orders whose payment may still change: a declined buyer may try another card on the same
+# PaymentIntent, so a failed order stays open to a later success or cancellation.
+OPEN_STATUSES = ("awaiting_payment", "processing", "payment_failed")
 
-    Paid and failed payments are final; an unconfirmed or processing one raises
-    NotSettledYet so the job looks again later.
-    """
-    order = repo.order_for_update(session, order_id)
-    if order is None:
-        return {"status": "missing"}
-    if order.status not in ("awaiting_payment", "processing"):
-        return {"status": order.status}
-    charge = repo.main_charge(session, order.id)
-    assert charge is not None
-    assert charge.stripe_payment_intent_id is not None
-    intent = gateway.retrieve(charge.stripe_payment_intent_id)
+
+def _event(session: Session, order: Order, type_: str, **extra: Any) -> None:
+    events.record(
+        session,
+        account_id=order.account_id,
+        type=type_,
+        subject_id=order.id,
+        payload={"order_id": str(order.id), "number": order.number, **extra},
+    )
+
+
+def _apply_intent(session: Session, order: Order, charge: OrderCharge, intent: Intent) -> None:
+    """Move an open order to what its PaymentIntent says; NotSettledYet while undecided."""
     now = utcnow()
     if intent.status == "succeeded":
         order.status, order.payment_status, order.paid_at = "paid", "paid", now
         order.stripe_payment_method_id = intent.payment_method
         order.stripe_customer_id = intent.customer or order.stripe_customer_id
         charge.status, charge.captured_cents = "succeeded", intent.amount_received
-        charge.stripe_charge_id = intent.latest_charge
-        events.record(
+        charge.stripe_charge_id, charge.failure_code = intent.latest_charge, None
+        _event(
             session,
-            account_id=order.account_id,
-            type="order.paid",
-            subject_id=order.id,
-            payload={
-                "order_id": str(order.id),
-                "number": order.number,
-                "amount_cents": intent.amount_received,
-                "currency": order.currency,
-            },
+            order,
+            "order.paid",
+            amount_cents=intent.amount_received,
+            currency=order.currency,
         )
     elif intent.status == "canceled":
         order.status, charge.status, order.cancelled_at = "cancelled", "cancelled", now
+        _event(session, order, "order.cancelled")
     elif intent.status == "requires_payment_method" and intent.failure_code:
-        order.status, order.payment_status = "payment_failed", "failed"
-        charge.status, charge.failure_code = "failed", intent.failure_code
-        events.record(
-            session,
-            account_id=order.account_id,
-            type="order.payment_failed",
-            subject_id=order.id,
-            payload={
-                "order_id": str(order.id),
-                "number": order.number,
-                "reason": intent.failure_code,
-            },
-        )
-    else:
-        raise NotSettledYet(f"payment {intent.status}", retry_after=None)
+        if order.status != "payment_failed":
+            order.status, order.payment_status = "payment_failed", "failed"
+            charge.status, charge.failure_code = "failed", intent.failure_code
+            _event(session, order, "order.payment_failed", reason=intent.failure_code)
+    elif order.status != "payment_failed":
+        raise NotSettledYet(f"payment {intent.status}")
+
+
+def _locked_open_order(session: Session, order_id: uuid.UUID) -> tuple[Order, OrderCharge] | None:
+    """The order and its main charge, locked, if its payment may still change."""
+    order = repo.order_for_update(session, order_id)
+    if order is None or order.status not in OPEN_STATUSES:
+        return None
+    charge = repo.main_charge(session, order.id)
+    assert charge is not None
+    return order, charge
+
+
+def settle_order(
+    session: Session, *, order_id: uuid.UUID, gateway: StripeGateway
+) -> dict[str, Any]:
+    """Bring an order in line with its PaymentIntent as Stripe has it now (idempotent).
+
+    Paid and cancelled are final; an unconfirmed or processing payment raises NotSettledYet
+    so the job looks again later.
+    """
+    found = _locked_open_order(session, order_id)
+    if found is None:
+        order = repo.order_for_update(session, order_id)
+        return {"status": order.status if order else "missing"}
+    order, charge = found
+    assert charge.stripe_payment_intent_id is not None
+    _apply_intent(session, order, charge, gateway.retrieve(charge.stripe_payment_intent_id))
     session.flush()
     return {"status": order.status}
+
+
+def request_cancel(
+    session: Session, *, account_id: uuid.UUID, order_id: uuid.UUID
+) -> tuple[Order, Job]:
+    """Queue the cancellation of an unpaid order and its PaymentIntent (409 once paid)."""
+    order = repo.order_for_update(session, order_id)
+    if order is None or order.account_id != account_id:
+        raise NotFound("Order not found")
+    if order.status not in ("awaiting_payment", "payment_failed"):
+        raise Conflict(
+            f"A {order.status} order cannot be cancelled (refund a paid one)",
+            code="order_not_cancellable",
+        )
+    job = jobs.enqueue(
+        session,
+        account_id=account_id,
+        task="payments.cancel_order",
+        arguments={"order_id": str(order.id)},
+    )
+    return order, job
+
+
+def cancel_order(
+    session: Session, *, order_id: uuid.UUID, gateway: StripeGateway
+) -> dict[str, Any]:
+    """Cancel the PaymentIntent, then settle from it: a buyer who paid meanwhile stays paid."""
+    found = _locked_open_order(session, order_id)
+    if found is None:
+        order = repo.order_for_update(session, order_id)
+        return {"status": order.status if order else "missing"}
+    order, charge = found
+    assert charge.stripe_payment_intent_id is not None
+    try:
+        intent = gateway.cancel(
+            payment_intent=charge.stripe_payment_intent_id, key=f"order:{order.id}:cancel"
+        )
+    except FinalRemoteError:
+        # Stripe refuses to cancel a PaymentIntent that succeeded (or is canceled already).
+        intent = gateway.retrieve(charge.stripe_payment_intent_id)
+    _apply_intent(session, order, charge, intent)
+    session.flush()
+    return {"status": order.status}
+
+
+def complete_order(session: Session, *, account_id: uuid.UUID, order_id: uuid.UUID) -> Order:
+    """Mark a paid order fulfilled (again: no change); 409 unless it is paid."""
+    order = repo.order_for_update(session, order_id)
+    if order is None or order.account_id != account_id:
+        raise NotFound("Order not found")
+    if order.status == "fulfilled":
+        return order
+    if order.status != "paid":
+        raise Conflict(f"A {order.status} order cannot be fulfilled", code="order_not_paid")
+    order.status, order.fulfilled_at = "fulfilled", utcnow()
+    _event(session, order, "order.fulfilled")
+    session.flush()
+    return order
 
 
 def get_order(session: Session, *, account_id: uuid.UUID, order_id: uuid.UUID) -> Order:

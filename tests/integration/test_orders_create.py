@@ -351,3 +351,70 @@ def test_events_about_unknown_intents_are_stored_and_ignored(client: Any, standi
         WEBHOOK, content=b"{not json", headers={"Stripe-Signature": standin.sign(b"{not json")}
     )
     assert garbage.status_code == 400
+
+
+def _cancel_job(order_id: str) -> dict[str, Any]:
+    with unit_of_work() as session:
+        return orders.cancel_order(session, order_id=uuid.UUID(order_id), gateway=gateway())
+
+
+def test_a_declined_buyer_may_pay_with_another_card(
+    client: Any, tenant: Any, checkout: Any, standin: Any
+) -> None:
+    body = ok(client.post(ORDERS, json=_order_body(checkout), headers=tenant.headers), 202)
+    _browser_confirms(standin, body["payment_intent_id"], "pm_card_chargeDeclined")
+    assert _settle(body["id"]) == {"status": "payment_failed"}
+    assert _settle(body["id"]) == {"status": "payment_failed"}  # no second event
+    _browser_confirms(standin, body["payment_intent_id"], "pm_card_visa")
+    assert _settle(body["id"]) == {"status": "paid"}
+    assert _events(body["id"]) == ["order.created", "order.payment_failed", "order.paid"]
+
+
+def test_complete_marks_a_paid_order_fulfilled(
+    client: Any, tenant: Any, other_tenant: Any, checkout: Any, standin: Any
+) -> None:
+    h = tenant.headers
+    body = ok(client.post(ORDERS, json=_order_body(checkout), headers=h), 202)
+    url = f"{ORDERS}/{body['id']}/complete"
+    r = client.post(url, headers=h)
+    assert r.status_code == 409
+    assert r.json()["code"] == "order_not_paid"
+    _browser_confirms(standin, body["payment_intent_id"])
+    _settle(body["id"])
+    assert client.post(url, headers=other_tenant.headers).status_code == 404
+    done = ok(client.post(url, headers=h))
+    assert done["status"] == "fulfilled"
+    assert done["fulfilled_at"] is not None
+    assert ok(client.post(url, headers=h))["fulfilled_at"] == done["fulfilled_at"]
+    assert _events(body["id"]) == ["order.created", "order.paid", "order.fulfilled"]
+
+
+def test_cancel_cancels_an_unpaid_order_and_its_intent(
+    client: Any, tenant: Any, other_tenant: Any, checkout: Any, standin: Any
+) -> None:
+    body = ok(client.post(ORDERS, json=_order_body(checkout), headers=tenant.headers), 202)
+    url = f"{ORDERS}/{body['id']}/cancel"
+    assert client.post(url, headers=other_tenant.headers).status_code == 404
+    r = client.post(url, headers=tenant.headers)
+    accepted = ok(r, 202)
+    assert r.headers["Location"] == f"/api/v1/jobs/{accepted['job_id']}"
+    assert load_job(uuid.UUID(accepted["job_id"])).task == "payments.cancel_order"
+    assert _cancel_job(body["id"]) == {"status": "cancelled"}
+    assert standin.payment_intent(body["payment_intent_id"])["status"] == "canceled"
+    assert _cancel_job(body["id"]) == {"status": "cancelled"}  # again: nothing changes
+    assert _events(body["id"]) == ["order.created", "order.cancelled"]
+    r = client.post(url, headers=tenant.headers)
+    assert r.status_code == 409
+    assert r.json()["code"] == "order_not_cancellable"
+
+
+def test_a_buyer_who_paid_before_the_cancel_ran_keeps_the_order(
+    client: Any, tenant: Any, checkout: Any, standin: Any
+) -> None:
+    body = ok(client.post(ORDERS, json=_order_body(checkout), headers=tenant.headers), 202)
+    ok(client.post(f"{ORDERS}/{body['id']}/cancel", headers=tenant.headers), 202)
+    _browser_confirms(standin, body["payment_intent_id"])  # the buyer was quicker
+    assert _cancel_job(body["id"]) == {"status": "paid"}
+    assert len(standin.charges_for(body["payment_intent_id"])) == 1
+    r = client.post(f"{ORDERS}/{body['id']}/cancel", headers=tenant.headers)
+    assert r.status_code == 409

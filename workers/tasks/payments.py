@@ -1,4 +1,4 @@
-"""Payments tasks: settle an order from its PaymentIntent."""
+"""Payments tasks: settle or cancel an order from its PaymentIntent."""
 
 from __future__ import annotations
 
@@ -17,5 +17,13 @@ from workers.tasks.base import job_task
 def settle_order(session: Session, job: Job) -> dict[str, Any]:
     """Paid, failed or cancelled as Stripe says; still open: the job looks again later."""
     return orders.settle_order(
+        session, order_id=uuid.UUID(job.arguments["order_id"]), gateway=gateway()
+    )
+
+
+@job_task("payments.cancel_order")
+def cancel_order(session: Session, job: Job) -> dict[str, Any]:
+    """Cancel an unpaid order's PaymentIntent and settle the order from the result."""
+    return orders.cancel_order(
         session, order_id=uuid.UUID(job.arguments["order_id"]), gateway=gateway()
     )
