@@ -22,6 +22,9 @@ from domain.orders.schemas import (
     OrderSummaryOut,
     PaymentIntentIn,
     PaymentIntentOut,
+    RefundAcceptedOut,
+    RefundIn,
+    RefundOut,
     StripeWebhookOut,
 )
 from domain.orders.stripe_gateway import gateway
@@ -182,3 +185,52 @@ def complete_order(order_id: uuid.UUID, principal: CurrentPrincipal, db: DbSessi
     """Mark a paid order fulfilled (409 `order_not_paid` otherwise)."""
     orders.complete_order(db, account_id=principal.account_id, order_id=order_id)
     return orders.order_detail(db, account_id=principal.account_id, order_id=order_id)
+
+
+@router.post(
+    "/{order_id}/refunds",
+    response_model=RefundAcceptedOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={409: {"description": "The order is not paid"}},
+)
+def refund_order(
+    order_id: uuid.UUID,
+    body: RefundIn,
+    principal: CurrentPrincipal,
+    db: DbSession,
+    settings: SettingsDep,
+    idempotent: Idempotency,
+) -> JSONResponse:
+    """Refund all or part of a charge (the checkout's by default); a worker executes it.
+
+    What a charge gives back never exceeds what it captured, also under concurrent requests.
+    """
+
+    def produce() -> RefundAcceptedOut:
+        refund, job = orders.request_refund(
+            db, account_id=principal.account_id, order_id=order_id, data=body
+        )
+        return RefundAcceptedOut.model_validate(
+            {**RefundOut.model_validate(refund).model_dump(), "job_id": job.id}
+        )
+
+    return respond(
+        db=db,
+        settings=settings,
+        principal=principal,
+        request=idempotent,
+        status_code=status.HTTP_202_ACCEPTED,
+        produce=produce,
+        headers=lambda body: {"Location": f"/api/v1/jobs/{body['job_id']}"},
+    )
+
+
+@router.get("/{order_id}/refunds", response_model=Page[RefundOut])
+def list_refunds(
+    order_id: uuid.UUID, principal: CurrentPrincipal, db: DbSession, page: Pagination
+) -> Page[RefundOut]:
+    """The order's refunds, newest first."""
+    rows, total = orders.list_refunds(
+        db, account_id=principal.account_id, order_id=order_id, page=page
+    )
+    return page_of(RefundOut, rows, total, page)

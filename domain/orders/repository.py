@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -190,3 +190,47 @@ def store_event(session: Session, event_id: str, type_: str, payload: dict[str, 
 def mark_event_processed(session: Session, event_id: str, now: datetime) -> None:
     """Record that an inbox event was acted on."""
     session.execute(update(StripeEvent).where(StripeEvent.id == event_id).values(processed_at=now))
+
+
+def charge_of_order(
+    session: Session, order_id: uuid.UUID, charge_id: uuid.UUID | None
+) -> OrderCharge | None:
+    """A charge of the order (its checkout charge when charge_id is None)."""
+    stmt = select(OrderCharge).where(OrderCharge.order_id == order_id)
+    stmt = stmt.where(
+        OrderCharge.kind == "main" if charge_id is None else OrderCharge.id == charge_id
+    )
+    return session.scalar(stmt)
+
+
+def refund_for_update(session: Session, refund_id: uuid.UUID) -> Refund | None:
+    """A refund, locked until the transaction ends."""
+    return session.scalar(
+        select(Refund)
+        .where(Refund.id == refund_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def money_of(session: Session, order_id: uuid.UUID) -> tuple[int, int]:
+    """(captured, refunded by succeeded refunds) over all of an order's charges."""
+    captured = session.scalar(
+        select(func.coalesce(func.sum(OrderCharge.captured_cents), 0)).where(
+            OrderCharge.order_id == order_id
+        )
+    )
+    refunded = session.scalar(
+        select(func.coalesce(func.sum(Refund.amount_cents), 0)).where(
+            Refund.order_id == order_id, Refund.status == "succeeded"
+        )
+    )
+    return int(captured or 0), int(refunded or 0)
+
+
+def list_refunds(
+    session: Session, order_id: uuid.UUID, page: PageParams
+) -> tuple[list[Refund], int]:
+    """An order's refunds, newest first."""
+    stmt = select(Refund).where(Refund.order_id == order_id)
+    return paginate(session, stmt.order_by(Refund.created_at.desc(), Refund.id), page)

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, EmailStr, Field
 
-from domain.shared.schemas import Id, InputModel, OutputModel
+from domain.shared.schemas import Cents, Id, InputModel, OutputModel
 
 MAX_BUMPS = 5
 
@@ -194,4 +194,20 @@ class OrderJobOut(BaseModel):
 
     id: uuid.UUID
     status: str
+    job_id: uuid.UUID
+
+
+class RefundIn(InputModel):
+    """Give money back from one charge of an order."""
+
+    amount_cents: Cents | None = Field(
+        default=None, gt=0, description="default: all that is left of the charge"
+    )
+    charge_id: Id | None = Field(default=None, description="default: the checkout's charge")
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class RefundAcceptedOut(RefundOut):
+    """A refund on its way, and the job executing it."""
+
     job_id: uuid.UUID

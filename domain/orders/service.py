@@ -16,7 +16,7 @@ from domain.funnels import service as funnels
 from domain.jobs import service as jobs
 from domain.jobs.models import Job
 from domain.orders import repository as repo
-from domain.orders.models import Order, OrderCharge
+from domain.orders.models import Order, OrderCharge, Refund
 from domain.orders.pricing import PricedCart, price_cart
 from domain.orders.schemas import (
     CartItemOut,
@@ -26,6 +26,7 @@ from domain.orders.schemas import (
     OrderSummaryOut,
     PaymentIntentIn,
     PaymentIntentOut,
+    RefundIn,
 )
 from domain.orders.stripe_gateway import Intent, StripeGateway
 from domain.products import service as products
@@ -357,6 +358,97 @@ def complete_order(session: Session, *, account_id: uuid.UUID, order_id: uuid.UU
     _event(session, order, "order.fulfilled")
     session.flush()
     return order
+
+
+def request_refund(
+    session: Session, *, account_id: uuid.UUID, order_id: uuid.UUID, data: RefundIn
+) -> tuple[Refund, Job]:
+    """Reserve a refund on one charge and queue it; the charge can never give back more
+    than it captured (422 `refund_exceeds_charge`)."""
+    order = repo.order_for_update(session, order_id)
+    if order is None or order.account_id != account_id:
+        raise NotFound("Order not found")
+    if order.status not in ("paid", "fulfilled"):
+        raise Conflict(f"A {order.status} order has nothing to refund", code="order_not_paid")
+    charge = repo.charge_of_order(session, order.id, data.charge_id)
+    if charge is None:
+        raise NotFound("No such charge on this order")
+    if charge.status != "succeeded":
+        raise Conflict("That charge captured nothing", code="charge_not_captured")
+    left = charge.captured_cents - charge.refunded_cents
+    amount = data.amount_cents or left
+    if amount <= 0 or not repo.reserve_refund(session, charge.id, amount):
+        raise InvalidInput(
+            f"The charge has {left} cents left to refund",
+            code="refund_exceeds_charge",
+            details=[{"loc": ["body", "amount_cents"], "refundable_cents": max(left, 0)}],
+        )
+    refund = Refund(
+        id=uuid.uuid4(),
+        account_id=account_id,
+        order_id=order.id,
+        charge_id=charge.id,
+        amount_cents=amount,
+        reason=data.reason,
+        status="pending",
+    )
+    session.add(refund)
+    session.flush()
+    job = jobs.enqueue(
+        session,
+        account_id=account_id,
+        task="payments.refund",
+        arguments={"refund_id": str(refund.id)},
+    )
+    refund.job_id = job.id
+    return refund, job
+
+
+def execute_refund(
+    session: Session, *, refund_id: uuid.UUID, gateway: StripeGateway
+) -> dict[str, Any]:
+    """Refund at Stripe once (our key), then record it; a refusal gives the amount back."""
+    refund = repo.refund_for_update(session, refund_id)
+    if refund is None or refund.status != "pending":
+        return {"status": refund.status if refund else "missing"}
+    order = repo.order_for_update(session, refund.order_id)
+    charge = repo.charge_of_order(session, refund.order_id, refund.charge_id)
+    assert order is not None
+    assert charge is not None
+    assert charge.stripe_payment_intent_id is not None
+    try:
+        refund.stripe_refund_id = gateway.refund(
+            payment_intent=charge.stripe_payment_intent_id,
+            amount=refund.amount_cents,
+            key=f"refund:{refund.id}",
+        )
+    except FinalRemoteError as exc:
+        refund.status, refund.failure_reason = "failed", str(exc)
+        repo.release_refund(session, charge.id, refund.amount_cents)
+        session.flush()
+        return {"status": "failed"}
+    refund.status = "succeeded"
+    session.flush()
+    captured, refunded = repo.money_of(session, order.id)
+    order.payment_status = "refunded" if refunded >= captured else "partially_refunded"
+    _event(
+        session,
+        order,
+        "order.refunded",
+        refund_id=str(refund.id),
+        amount_cents=refund.amount_cents,
+        currency=order.currency,
+    )
+    session.flush()
+    return {"status": "succeeded"}
+
+
+def list_refunds(
+    session: Session, *, account_id: uuid.UUID, order_id: uuid.UUID, page: PageParams
+) -> tuple[list[Refund], int]:
+    """A page of an order's refunds."""
+    order = get_order(session, account_id=account_id, order_id=order_id)
+    return repo.list_refunds(session, order.id, page)
 
 
 def get_order(session: Session, *, account_id: uuid.UUID, order_id: uuid.UUID) -> Order:

@@ -1,4 +1,4 @@
-"""Payments tasks: settle or cancel an order from its PaymentIntent."""
+"""Payments tasks: settle or cancel an order from its PaymentIntent; execute refunds."""
 
 from __future__ import annotations
 
@@ -26,4 +26,12 @@ def cancel_order(session: Session, job: Job) -> dict[str, Any]:
     """Cancel an unpaid order's PaymentIntent and settle the order from the result."""
     return orders.cancel_order(
         session, order_id=uuid.UUID(job.arguments["order_id"]), gateway=gateway()
+    )
+
+
+@job_task("payments.refund")
+def refund(session: Session, job: Job) -> dict[str, Any]:
+    """Execute a reserved refund at Stripe, exactly once."""
+    return orders.execute_refund(
+        session, refund_id=uuid.UUID(job.arguments["refund_id"]), gateway=gateway()
     )

@@ -1,15 +1,21 @@
-"""POST /orders and settling an order from its PaymentIntent (the task body, called directly)."""
+"""Orders: checkout, settling, list and detail, webhook, cancel, complete and refunds.
+
+Task bodies are called directly; one test runs a real worker.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
+import threading
 import time
 import uuid
 from typing import Any
 
 import pytest
 import stripe
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from domain.orders import service as orders
@@ -19,6 +25,7 @@ from domain.shared.db import unit_of_work
 from domain.shared.events import DomainEvent
 from tests.support.funnels import live_checkout, ok
 from tests.support.jobs import load_job
+from tests.support.worker import CeleryWorker
 
 PI_URL = "/api/v1/orders/payment-intent"
 ORDERS = "/api/v1/orders"
@@ -191,8 +198,18 @@ def test_bad_order_input_is_a_422_and_stores_nothing(
 
 @pytest.mark.pipeline
 def test_a_real_worker_settles_the_order(
-    client: Any, tenant: Any, checkout: Any, standin: Any, worker: Any
+    client: Any, tenant: Any, checkout: Any, standin: Any
 ) -> None:
+    # A worker of this test's own: a suite-wide one would race the direct task calls above.
+    own_worker = CeleryWorker(dict(os.environ), name="orders")
+    own_worker.start()
+    try:
+        _worker_settles(client, tenant, checkout, standin)
+    finally:
+        own_worker.stop()
+
+
+def _worker_settles(client: Any, tenant: Any, checkout: Any, standin: Any) -> None:
     _browser_confirms(standin, checkout["intent"]["payment_intent_id"])
     body = ok(client.post(ORDERS, json=_order_body(checkout), headers=tenant.headers), 202)
     deadline = time.monotonic() + 30
@@ -412,9 +429,145 @@ def test_a_buyer_who_paid_before_the_cancel_ran_keeps_the_order(
     client: Any, tenant: Any, checkout: Any, standin: Any
 ) -> None:
     body = ok(client.post(ORDERS, json=_order_body(checkout), headers=tenant.headers), 202)
+    # The buyer pays; the order is not settled yet when the cancel is asked for. (A live
+    # suite worker may run the cancel job too: either way it must end paid.)
+    _browser_confirms(standin, body["payment_intent_id"])
     ok(client.post(f"{ORDERS}/{body['id']}/cancel", headers=tenant.headers), 202)
-    _browser_confirms(standin, body["payment_intent_id"])  # the buyer was quicker
     assert _cancel_job(body["id"]) == {"status": "paid"}
     assert len(standin.charges_for(body["payment_intent_id"])) == 1
     r = client.post(f"{ORDERS}/{body['id']}/cancel", headers=tenant.headers)
     assert r.status_code == 409
+
+
+def _paid(client: Any, tenant: Any, checkout: Any, standin: Any) -> dict[str, Any]:
+    body = ok(client.post(ORDERS, json=_order_body(checkout), headers=tenant.headers), 202)
+    _browser_confirms(standin, body["payment_intent_id"])
+    assert _settle(body["id"]) == {"status": "paid"}
+    return body
+
+
+def _run_refund(refund_id: str) -> dict[str, Any]:
+    with unit_of_work() as session:
+        return orders.execute_refund(session, refund_id=uuid.UUID(refund_id), gateway=gateway())
+
+
+def test_partial_then_full_refund(client: Any, tenant: Any, checkout: Any, standin: Any) -> None:
+    h = tenant.headers
+    order = _paid(client, tenant, checkout, standin)
+    url = f"{ORDERS}/{order['id']}/refunds"
+    r = client.post(url, json={"amount_cents": 1000, "reason": "damaged"}, headers=h)
+    first = ok(r, 202)
+    assert r.headers["Location"] == f"/api/v1/jobs/{first['job_id']}"
+    assert first["status"] == "pending"
+    assert _run_refund(first["id"]) == {"status": "succeeded"}
+    assert _run_refund(first["id"]) == {"status": "succeeded"}  # again: no second refund
+    detail = ok(client.get(f"{ORDERS}/{order['id']}", headers=h))
+    assert detail["payment_status"] == "partially_refunded"
+    rest = ok(client.post(url, json={}, headers=h), 202)
+    assert rest["amount_cents"] == order["total_cents"] - 1000
+    _run_refund(rest["id"])
+    detail = ok(client.get(f"{ORDERS}/{order['id']}", headers=h))
+    assert detail["payment_status"] == "refunded"
+    assert detail["charges"][0]["refunded_cents"] == order["total_cents"]
+    customer = standin.payment_intent(order["payment_intent_id"])["customer"]
+    assert standin.refunded_for_customer(customer) == order["total_cents"]
+    listed = ok(client.get(url, headers=h))
+    assert [x["id"] for x in listed["items"]] == [rest["id"], first["id"]]
+    more = client.post(url, json={"amount_cents": 1}, headers=h)
+    assert more.status_code == 422
+    assert more.json()["code"] == "refund_exceeds_charge"
+    assert _events(order["id"]).count("order.refunded") == 2
+
+
+def test_concurrent_refunds_never_exceed_the_charge(
+    app: Any, client: Any, tenant: Any, checkout: Any, standin: Any
+) -> None:
+    order = _paid(client, tenant, checkout, standin)
+    share = order["total_cents"] * 3 // 10
+    barrier = threading.Barrier(8)
+    codes: list[int] = []
+
+    def refund() -> None:
+        with TestClient(app) as own:
+            barrier.wait()
+            r = own.post(
+                f"{ORDERS}/{order['id']}/refunds",
+                json={"amount_cents": share},
+                headers=tenant.headers,
+            )
+            codes.append(r.status_code)
+
+    threads = [threading.Thread(target=refund) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes) == [202] * 3 + [422] * 5
+    _, charge = _order(order["id"])
+    assert charge.refunded_cents == 3 * share
+
+
+def test_refunds_need_a_paid_order_and_stay_in_the_account(
+    client: Any, tenant: Any, other_tenant: Any, checkout: Any, standin: Any
+) -> None:
+    unpaid = ok(client.post(ORDERS, json=_order_body(checkout), headers=tenant.headers), 202)
+    r = client.post(f"{ORDERS}/{unpaid['id']}/refunds", json={}, headers=tenant.headers)
+    assert r.status_code == 409
+    assert r.json()["code"] == "order_not_paid"
+    _browser_confirms(standin, unpaid["payment_intent_id"])
+    _settle(unpaid["id"])
+    for method, body in [("POST", {}), ("GET", None)]:
+        r = client.request(
+            method, f"{ORDERS}/{unpaid['id']}/refunds", json=body, headers=other_tenant.headers
+        )
+        assert r.status_code == 404
+    r = client.post(
+        f"{ORDERS}/{unpaid['id']}/refunds",
+        json={"charge_id": str(uuid.uuid4())},
+        headers=tenant.headers,
+    )
+    assert r.status_code == 404
+    for bad in [
+        {"amount_cents": 0},
+        {"amount_cents": -5},
+        {"amount_cents": "10"},
+        {"reason": "x" * 501},
+    ]:
+        r = client.post(f"{ORDERS}/{unpaid['id']}/refunds", json=bad, headers=tenant.headers)
+        assert r.status_code == 422, bad
+    _, charge = _order(unpaid["id"])
+    assert charge.refunded_cents == 0
+
+
+def test_a_refund_stripe_refuses_gives_the_amount_back(
+    client: Any, tenant: Any, checkout: Any, standin: Any
+) -> None:
+    order = _paid(client, tenant, checkout, standin)
+    accepted = ok(
+        client.post(
+            f"{ORDERS}/{order['id']}/refunds", json={"amount_cents": 500}, headers=tenant.headers
+        ),
+        202,
+    )
+    standin.fail_next(
+        1, 400, op="refunds.create", error_type="invalid_request_error", code="charge_disputed"
+    )
+    assert _run_refund(accepted["id"]) == {"status": "failed"}
+    _, charge = _order(order["id"])
+    assert charge.refunded_cents == 0
+    listed = ok(client.get(f"{ORDERS}/{order['id']}/refunds", headers=tenant.headers))
+    assert listed["items"][0]["status"] == "failed"
+    assert listed["items"][0]["failure_reason"]
+
+
+def test_a_refund_with_an_idempotency_key_is_made_once(
+    client: Any, tenant: Any, checkout: Any, standin: Any
+) -> None:
+    order = _paid(client, tenant, checkout, standin)
+    headers = {**tenant.headers, "Idempotency-Key": f"refund-{uuid.uuid4()}"}
+    url = f"{ORDERS}/{order['id']}/refunds"
+    first = client.post(url, json={"amount_cents": 700}, headers=headers)
+    again = client.post(url, json={"amount_cents": 700}, headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert again.json() == first.json()
+    assert ok(client.get(url, headers=tenant.headers))["total"] == 1
