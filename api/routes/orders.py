@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
@@ -31,6 +31,11 @@ from domain.orders.stripe_gateway import gateway
 from domain.shared.schemas import Page, page_of
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
+
+
+def _job_location(body: Any) -> dict[str, str]:
+    """The Location of a 202: the job doing the work."""
+    return {"Location": f"/api/v1/jobs/{body['job_id']}"}
 
 
 @router.post(
@@ -108,7 +113,7 @@ def create_order(
         request=idempotent,
         status_code=status.HTTP_202_ACCEPTED,
         produce=produce,
-        headers=lambda body: {"Location": f"/api/v1/jobs/{body['job_id']}"},
+        headers=_job_location,
     )
 
 
@@ -176,7 +181,7 @@ def cancel_order(
     A buyer who paid in the meantime keeps the order paid.
     """
     order, job = orders.request_cancel(db, account_id=principal.account_id, order_id=order_id)
-    response.headers["Location"] = f"/api/v1/jobs/{job.id}"
+    response.headers.update(_job_location({"job_id": job.id}))
     return OrderJobOut(id=order.id, status=order.status, job_id=job.id)
 
 
@@ -221,7 +226,7 @@ def refund_order(
         request=idempotent,
         status_code=status.HTTP_202_ACCEPTED,
         produce=produce,
-        headers=lambda body: {"Location": f"/api/v1/jobs/{body['job_id']}"},
+        headers=_job_location,
     )
 
 

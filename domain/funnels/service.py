@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from domain.accounts import service as accounts
@@ -14,7 +13,7 @@ from domain.funnels.models import OFFER_STEP_TYPES, Funnel, FunnelStep, FunnelVe
 from domain.funnels.schemas import FunnelIn, FunnelPatch, StepIn, StepOrder, StepPatch
 from domain.pages import service as pages
 from domain.products import service as products
-from domain.shared.db import utcnow
+from domain.shared.db import flush_or_conflict, utcnow
 from domain.shared.errors import Conflict, InvalidInput, NotFound
 from domain.shared.schemas import PageParams
 from domain.shared.slugs import slugify, unique_slug
@@ -90,15 +89,6 @@ def _free_slug(session: Session, account_id: uuid.UUID, wanted: str | None, name
     return unique_slug(base, repo.slugs_like(session, account_id, base))
 
 
-def _flush_unique(session: Session, what: str) -> None:
-    """Flush; a unique-slug race lost to a concurrent request is a 409, not a 500."""
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError as exc:
-        raise Conflict(f"That {what} slug was just taken", code="slug_taken") from exc
-
-
 def _check_references(
     session: Session, account_id: uuid.UUID, step_type: str, values: dict[str, Any]
 ) -> None:
@@ -163,7 +153,7 @@ def create(session: Session, *, account_id: uuid.UUID, data: FunnelIn) -> Funnel
         version=1,
     )
     session.add(funnel)
-    _flush_unique(session, "funnel")
+    flush_or_conflict(session, "That funnel slug was just taken", "slug_taken")
     taken: set[str] = set()
     for position, step_in in enumerate(data.steps):
         session.add(_new_step(session, funnel, step_in, position, taken))
@@ -207,7 +197,7 @@ def update(
         _publish(session, funnel, user_id)
     elif status is not None:
         funnel.status = status
-    _flush_unique(session, "funnel")
+    flush_or_conflict(session, "That funnel slug was just taken", "slug_taken")
     return funnel
 
 
@@ -557,7 +547,7 @@ def clone(
         version=1,
     )
     session.add(copy)
-    _flush_unique(session, "funnel")
+    flush_or_conflict(session, "That funnel slug was just taken", "slug_taken")
     page_copies: dict[uuid.UUID, uuid.UUID] = {}
     for step in repo.steps_of(session, source.id):
         if step.page_id is not None and step.page_id not in page_copies:
@@ -591,6 +581,14 @@ def live_funnel_ids_using_page(
     return repo.live_funnel_ids_using_page(session, account_id, page_id)
 
 
+def _live_snapshot(session: Session, funnel: Funnel | None) -> dict[str, Any] | None:
+    """What visitors see of a funnel: its last published snapshot, while it is active."""
+    if funnel is None or funnel.status != "active" or funnel.published_version is None:
+        return None
+    version = repo.get_version(session, funnel.id, funnel.published_version)
+    return version.snapshot if version is not None else None
+
+
 def live_page_html(
     session: Session, *, account_slug: str, funnel_slug: str, step_slug: str | None
 ) -> str:
@@ -600,14 +598,10 @@ def live_page_html(
     """
     account_id = accounts.account_id_for_slug(session, account_slug)
     funnel = repo.get_active_by_slug(session, account_id, funnel_slug) if account_id else None
-    snapshot = (
-        repo.get_version(session, funnel.id, funnel.published_version)
-        if funnel is not None and funnel.published_version is not None
-        else None
-    )
+    snapshot = _live_snapshot(session, funnel)
     if account_id is None or snapshot is None:
         raise NotFound("No such funnel")
-    steps = [s for s in snapshot.snapshot["steps"] if s["page_id"] and s["page_version"]]
+    steps = [s for s in snapshot["steps"] if s["page_id"] and s["page_version"]]
     step = next((s for s in steps if s["slug"] == step_slug), None) if step_slug else steps[0]
     html = (
         pages.published_html(
@@ -631,15 +625,10 @@ def live_offer(
 
     404 unless the funnel is active and the step is an offer step of its published version.
     """
-    funnel = repo.get(session, account_id, funnel_id)
-    snapshot = (
-        repo.get_version(session, funnel.id, funnel.published_version)
-        if funnel is not None and funnel.status == "active" and funnel.published_version
-        else None
-    )
+    snapshot = _live_snapshot(session, repo.get(session, account_id, funnel_id))
     if snapshot is None:
         raise NotFound("No live funnel with that id")
-    step = next((s for s in snapshot.snapshot["steps"] if s["id"] == str(step_id)), None)
+    step = next((s for s in snapshot["steps"] if s["id"] == str(step_id)), None)
     if step is None or step["step_type"] not in OFFER_STEP_TYPES or not step["product_id"]:
         raise NotFound("No offer step with that id in the live funnel")
     return {

@@ -273,14 +273,22 @@ def _apply_intent(session: Session, order: Order, charge: OrderCharge, intent: I
         raise NotSettledYet(f"payment {intent.status}")
 
 
-def _locked_open_order(session: Session, order_id: uuid.UUID) -> tuple[Order, OrderCharge] | None:
-    """The order and its main charge, locked, if its payment may still change."""
+def _locked_order(session: Session, account_id: uuid.UUID, order_id: uuid.UUID) -> Order:
+    """One of the account's orders, locked until the transaction ends, or 404."""
+    order = repo.order_for_update(session, order_id)
+    if order is None or order.account_id != account_id:
+        raise NotFound("Order not found")
+    return order
+
+
+def _locked_open_order(
+    session: Session, order_id: uuid.UUID
+) -> tuple[Order | None, OrderCharge | None]:
+    """The order, locked, and its main charge if its payment may still change."""
     order = repo.order_for_update(session, order_id)
     if order is None or order.status not in OPEN_STATUSES:
-        return None
-    charge = repo.main_charge(session, order.id)
-    assert charge is not None
-    return order, charge
+        return order, None
+    return order, repo.main_charge(session, order.id)
 
 
 def settle_order(
@@ -291,11 +299,9 @@ def settle_order(
     Paid and cancelled are final; an unconfirmed or processing payment raises NotSettledYet
     so the job looks again later.
     """
-    found = _locked_open_order(session, order_id)
-    if found is None:
-        order = repo.order_for_update(session, order_id)
+    order, charge = _locked_open_order(session, order_id)
+    if order is None or charge is None:
         return {"status": order.status if order else "missing"}
-    order, charge = found
     assert charge.stripe_payment_intent_id is not None
     _apply_intent(session, order, charge, gateway.retrieve(charge.stripe_payment_intent_id))
     session.flush()
@@ -306,9 +312,7 @@ def request_cancel(
     session: Session, *, account_id: uuid.UUID, order_id: uuid.UUID
 ) -> tuple[Order, Job]:
     """Queue the cancellation of an unpaid order and its PaymentIntent (409 once paid)."""
-    order = repo.order_for_update(session, order_id)
-    if order is None or order.account_id != account_id:
-        raise NotFound("Order not found")
+    order = _locked_order(session, account_id, order_id)
     if order.status not in ("awaiting_payment", "payment_failed"):
         raise Conflict(
             f"A {order.status} order cannot be cancelled (refund a paid one)",
@@ -327,11 +331,9 @@ def cancel_order(
     session: Session, *, order_id: uuid.UUID, gateway: StripeGateway
 ) -> dict[str, Any]:
     """Cancel the PaymentIntent, then settle from it: a buyer who paid meanwhile stays paid."""
-    found = _locked_open_order(session, order_id)
-    if found is None:
-        order = repo.order_for_update(session, order_id)
+    order, charge = _locked_open_order(session, order_id)
+    if order is None or charge is None:
         return {"status": order.status if order else "missing"}
-    order, charge = found
     assert charge.stripe_payment_intent_id is not None
     try:
         intent = gateway.cancel(
@@ -347,9 +349,7 @@ def cancel_order(
 
 def complete_order(session: Session, *, account_id: uuid.UUID, order_id: uuid.UUID) -> Order:
     """Mark a paid order fulfilled (again: no change); 409 unless it is paid."""
-    order = repo.order_for_update(session, order_id)
-    if order is None or order.account_id != account_id:
-        raise NotFound("Order not found")
+    order = _locked_order(session, account_id, order_id)
     if order.status == "fulfilled":
         return order
     if order.status != "paid":
@@ -365,9 +365,7 @@ def request_refund(
 ) -> tuple[Refund, Job]:
     """Reserve a refund on one charge and queue it; the charge can never give back more
     than it captured (422 `refund_exceeds_charge`)."""
-    order = repo.order_for_update(session, order_id)
-    if order is None or order.account_id != account_id:
-        raise NotFound("Order not found")
+    order = _locked_order(session, account_id, order_id)
     if order.status not in ("paid", "fulfilled"):
         raise Conflict(f"A {order.status} order has nothing to refund", code="order_not_paid")
     charge = repo.charge_of_order(session, order.id, data.charge_id)

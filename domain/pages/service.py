@@ -7,7 +7,6 @@ from collections.abc import Collection
 from copy import deepcopy
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from domain.pages import repository as repo
@@ -15,7 +14,7 @@ from domain.pages.elements import Loc, dump_tree, find, parse_node, parse_tree
 from domain.pages.models import Page, PageVersion
 from domain.pages.render import RenderDevice, render_nodes, render_page
 from domain.pages.schemas import ElementInsert, PageIn, PagePatch, Seo
-from domain.shared.db import utcnow
+from domain.shared.db import flush_or_conflict, utcnow
 from domain.shared.errors import Conflict, InvalidInput, NotFound
 from domain.shared.schemas import PageParams
 from domain.shared.slugs import slugify, unique_slug
@@ -86,15 +85,6 @@ def _free_slug(
     return unique_slug(base, repo.slugs_like(session, account_id, base, exclude=exclude))
 
 
-def _flush_unique(session: Session) -> None:
-    """Flush; a slug race lost to a concurrent request is a 409, not a 500."""
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError as exc:
-        raise Conflict("That page slug was just taken", code="slug_taken") from exc
-
-
 def _check_funnel(session: Session, account_id: uuid.UUID, funnel_id: uuid.UUID | None) -> None:
     """A page may only belong to one of the caller's funnels (422 funnel_not_found)."""
     if funnel_id is not None and not repo.funnel_exists(session, account_id, funnel_id):
@@ -122,7 +112,7 @@ def create(session: Session, *, account_id: uuid.UUID, data: PageIn) -> Page:
         version=1,
     )
     session.add(page)
-    _flush_unique(session)
+    flush_or_conflict(session, "That page slug was just taken", "slug_taken")
     return page
 
 
@@ -153,7 +143,7 @@ def update(
             setattr(page, field, changes[field])
     if changes:
         _touch(page)
-    _flush_unique(session)
+    flush_or_conflict(session, "That page slug was just taken", "slug_taken")
     return page
 
 
@@ -320,7 +310,7 @@ def copy(
         version=1,
     )
     session.add(page)
-    _flush_unique(session)
+    flush_or_conflict(session, "That page slug was just taken", "slug_taken")
     return page
 
 

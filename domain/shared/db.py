@@ -11,9 +11,10 @@ from typing import Any, TypeVar
 from sqlalchemy import DateTime, ForeignKey, MetaData, Select, Uuid, create_engine, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from domain.shared.errors import AppError
+from domain.shared.errors import AppError, Conflict
 from domain.shared.schemas import PageParams
 from domain.shared.settings import get_settings
 
@@ -136,6 +137,15 @@ def paginate(session: Session, stmt: Select[T], page: PageParams) -> tuple[list[
     if rows:
         return [row[0] for row in rows], rows[0][-1]
     return [], session.scalar(counted) or 0
+
+
+def flush_or_conflict(session: Session, message: str, code: str) -> None:
+    """Flush in a savepoint; a unique key lost to a concurrent request is a 409, not a 500."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        raise Conflict(message, code=code) from exc
 
 
 def like_pattern(term: str) -> str:

@@ -5,7 +5,6 @@ Task bodies are called directly; one test runs a real worker.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import threading
@@ -14,7 +13,6 @@ import uuid
 from typing import Any
 
 import pytest
-import stripe
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -50,12 +48,6 @@ def _order_body(checkout: dict[str, Any], **extra: Any) -> dict[str, Any]:
         "billing_address": ADDRESS,
         **extra,
     }
-
-
-def _browser_confirms(standin: Any, pi_id: str, card: str = "pm_card_visa") -> None:
-    client = stripe.StripeClient("sk_test_browser", base_addresses={"api": standin.base_url})
-    with contextlib.suppress(stripe.CardError):
-        client.v1.payment_intents.confirm(pi_id, params={"payment_method": card})
 
 
 def _settle(order_id: str) -> dict[str, Any]:
@@ -117,7 +109,7 @@ def test_settling_marks_the_order_paid_once(
     body = ok(client.post(ORDERS, json=_order_body(checkout), headers=tenant.headers), 202)
     with pytest.raises(orders.NotSettledYet):
         _settle(body["id"])  # the buyer has not confirmed yet
-    _browser_confirms(standin, body["payment_intent_id"])
+    standin.confirm_as_browser(body["payment_intent_id"])
     assert _settle(body["id"]) == {"status": "paid"}
     order, charge = _order(body["id"])
     assert order.payment_status == "paid"
@@ -134,7 +126,7 @@ def test_a_declined_card_fails_the_order(
     client: Any, tenant: Any, checkout: Any, standin: Any
 ) -> None:
     body = ok(client.post(ORDERS, json=_order_body(checkout), headers=tenant.headers), 202)
-    _browser_confirms(standin, body["payment_intent_id"], "pm_card_chargeDeclined")
+    standin.confirm_as_browser(body["payment_intent_id"], "pm_card_chargeDeclined")
     assert _settle(body["id"]) == {"status": "payment_failed"}
     order, charge = _order(body["id"])
     assert order.payment_status == "failed"
@@ -210,7 +202,7 @@ def test_a_real_worker_settles_the_order(
 
 
 def _worker_settles(client: Any, tenant: Any, checkout: Any, standin: Any) -> None:
-    _browser_confirms(standin, checkout["intent"]["payment_intent_id"])
+    standin.confirm_as_browser(checkout["intent"]["payment_intent_id"])
     body = ok(client.post(ORDERS, json=_order_body(checkout), headers=tenant.headers), 202)
     deadline = time.monotonic() + 30
     job: dict[str, Any] = {}
@@ -232,7 +224,7 @@ def test_orders_are_listed_filtered_and_shown_in_full(
 ) -> None:
     h = tenant.headers
     body = ok(client.post(ORDERS, json=_order_body(checkout), headers=h), 202)
-    _browser_confirms(standin, body["payment_intent_id"])
+    standin.confirm_as_browser(body["payment_intent_id"])
     _settle(body["id"])
     listed = ok(client.get(ORDERS, headers=h))
     assert listed["total"] == 1
@@ -310,7 +302,7 @@ def test_a_signed_event_is_stored_once_and_settles_its_order(
     client: Any, tenant: Any, checkout: Any, standin: Any
 ) -> None:
     body = ok(client.post(ORDERS, json=_order_body(checkout), headers=tenant.headers), 202)
-    _browser_confirms(standin, body["payment_intent_id"])
+    standin.confirm_as_browser(body["payment_intent_id"])
     event = standin.make_event("payment_intent.succeeded", body["payment_intent_id"])
     first = ok(_post_event(client, standin, event))
     assert first["duplicate"] is False
@@ -331,7 +323,7 @@ def test_a_late_failure_event_cannot_unpay_an_order(
     client: Any, tenant: Any, checkout: Any, standin: Any
 ) -> None:
     body = ok(client.post(ORDERS, json=_order_body(checkout), headers=tenant.headers), 202)
-    _browser_confirms(standin, body["payment_intent_id"])
+    standin.confirm_as_browser(body["payment_intent_id"])
     _settle(body["id"])
     stale = standin.make_event("payment_intent.payment_failed", body["payment_intent_id"])
     ok(_post_event(client, standin, stale))
@@ -379,10 +371,10 @@ def test_a_declined_buyer_may_pay_with_another_card(
     client: Any, tenant: Any, checkout: Any, standin: Any
 ) -> None:
     body = ok(client.post(ORDERS, json=_order_body(checkout), headers=tenant.headers), 202)
-    _browser_confirms(standin, body["payment_intent_id"], "pm_card_chargeDeclined")
+    standin.confirm_as_browser(body["payment_intent_id"], "pm_card_chargeDeclined")
     assert _settle(body["id"]) == {"status": "payment_failed"}
     assert _settle(body["id"]) == {"status": "payment_failed"}  # no second event
-    _browser_confirms(standin, body["payment_intent_id"], "pm_card_visa")
+    standin.confirm_as_browser(body["payment_intent_id"], "pm_card_visa")
     assert _settle(body["id"]) == {"status": "paid"}
     assert _events(body["id"]) == ["order.created", "order.payment_failed", "order.paid"]
 
@@ -396,7 +388,7 @@ def test_complete_marks_a_paid_order_fulfilled(
     r = client.post(url, headers=h)
     assert r.status_code == 409
     assert r.json()["code"] == "order_not_paid"
-    _browser_confirms(standin, body["payment_intent_id"])
+    standin.confirm_as_browser(body["payment_intent_id"])
     _settle(body["id"])
     assert client.post(url, headers=other_tenant.headers).status_code == 404
     done = ok(client.post(url, headers=h))
@@ -431,7 +423,7 @@ def test_a_buyer_who_paid_before_the_cancel_ran_keeps_the_order(
     body = ok(client.post(ORDERS, json=_order_body(checkout), headers=tenant.headers), 202)
     # The buyer pays; the order is not settled yet when the cancel is asked for. (A live
     # suite worker may run the cancel job too: either way it must end paid.)
-    _browser_confirms(standin, body["payment_intent_id"])
+    standin.confirm_as_browser(body["payment_intent_id"])
     ok(client.post(f"{ORDERS}/{body['id']}/cancel", headers=tenant.headers), 202)
     assert _cancel_job(body["id"]) == {"status": "paid"}
     assert len(standin.charges_for(body["payment_intent_id"])) == 1
@@ -441,7 +433,7 @@ def test_a_buyer_who_paid_before_the_cancel_ran_keeps_the_order(
 
 def _paid(client: Any, tenant: Any, checkout: Any, standin: Any) -> dict[str, Any]:
     body = ok(client.post(ORDERS, json=_order_body(checkout), headers=tenant.headers), 202)
-    _browser_confirms(standin, body["payment_intent_id"])
+    standin.confirm_as_browser(body["payment_intent_id"])
     assert _settle(body["id"]) == {"status": "paid"}
     return body
 
@@ -514,7 +506,7 @@ def test_refunds_need_a_paid_order_and_stay_in_the_account(
     r = client.post(f"{ORDERS}/{unpaid['id']}/refunds", json={}, headers=tenant.headers)
     assert r.status_code == 409
     assert r.json()["code"] == "order_not_paid"
-    _browser_confirms(standin, unpaid["payment_intent_id"])
+    standin.confirm_as_browser(unpaid["payment_intent_id"])
     _settle(unpaid["id"])
     for method, body in [("POST", {}), ("GET", None)]:
         r = client.request(

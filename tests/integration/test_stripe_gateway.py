@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import uuid
-from collections.abc import Iterator
 
 import pytest
-import stripe
 
 from domain.orders.stripe_gateway import AuthenticationRequired, CardDeclined, StripeGateway
 from domain.shared.errors import AppError
@@ -17,16 +14,11 @@ from domain.shared.settings import get_settings
 from tests.support.stripe_standin import StripeStandin
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[StripeStandin]:
-    with StripeStandin() as standin:
-        yield standin
-
-
 @pytest.fixture
-def standin(server: StripeStandin) -> StripeStandin:
-    server.reset()
-    return server
+def standin(stripe_server: StripeStandin) -> StripeStandin:
+    """The suite's stand-in, emptied (the gateway here is built with its URL directly)."""
+    stripe_server.reset()
+    return stripe_server
 
 
 @pytest.fixture
@@ -37,14 +29,6 @@ def gateway(standin: StripeStandin) -> StripeGateway:
     return StripeGateway(settings)
 
 
-def _browser_confirms(standin: StripeStandin, pi_id: str, card: str = "pm_card_visa") -> None:
-    """What Stripe.js does on the checkout page: confirm with the buyer's card."""
-    client = stripe.StripeClient("sk_test_browser", base_addresses={"api": standin.base_url})
-    # A decline raises here; the PaymentIntent records it, and the server reads it from there.
-    with contextlib.suppress(stripe.CardError):
-        client.v1.payment_intents.confirm(pi_id, params={"payment_method": card})
-
-
 def _paid_intent(
     standin: StripeStandin, gateway: StripeGateway, amount: int = 4900
 ) -> tuple[str, str]:
@@ -53,7 +37,7 @@ def _paid_intent(
     intent = gateway.create_payment_intent(
         amount=amount, currency="USD", customer=customer, metadata={"order_id": key}, key=f"p{key}"
     )
-    _browser_confirms(standin, intent.id)
+    standin.confirm_as_browser(intent.id)
     return customer, intent.id
 
 
@@ -69,7 +53,7 @@ def test_checkout_bump_confirm_and_one_click_upsell(
     assert intent.currency == "USD"
     bumped = gateway.update_amount(payment_intent=intent.id, amount=6800, key="bump-1")
     assert bumped.amount == 6800
-    _browser_confirms(standin, intent.id)
+    standin.confirm_as_browser(intent.id)
     paid = gateway.retrieve(intent.id)
     assert paid.status == "succeeded"
     assert paid.amount_received == 6800
@@ -136,7 +120,7 @@ def test_declines_are_final_and_say_why(standin: StripeStandin, gateway: StripeG
     intent = gateway.create_payment_intent(
         amount=500, currency="USD", customer=customer, metadata={}, key=key
     )
-    _browser_confirms(standin, intent.id, "pm_card_authenticationRequired")
+    standin.confirm_as_browser(intent.id, "pm_card_authenticationRequired")
     assert gateway.retrieve(intent.id).status == "requires_action"
     standin.complete_action(intent.id)
     saved = gateway.retrieve(intent.id).payment_method
@@ -159,7 +143,7 @@ def test_card_declined_at_checkout_is_read_from_the_intent(
     intent = gateway.create_payment_intent(
         amount=4900, currency="USD", customer=customer, metadata={}, key=uuid.uuid4().hex
     )
-    _browser_confirms(standin, intent.id, "pm_card_chargeDeclined")
+    standin.confirm_as_browser(intent.id, "pm_card_chargeDeclined")
     failed = gateway.retrieve(intent.id)
     assert failed.status == "requires_payment_method"
     assert failed.failure_code == "generic_decline"  # the decline_code Stripe gives this card

@@ -147,6 +147,15 @@ class StripeStandin:
             http_client=stripe.RequestsClient(timeout=timeout),
         )
 
+    def confirm_as_browser(self, pi_id: str, card: str = "pm_card_visa") -> None:
+        """What Stripe.js does on a checkout page: confirm with the buyer's card.
+
+        A decline raises in the browser; the PaymentIntent records it, and the server reads
+        it from there, so it is swallowed here.
+        """
+        with contextlib.suppress(stripe.CardError):
+            self.client().v1.payment_intents.confirm(pi_id, params={"payment_method": card})
+
     @contextlib.contextmanager
     def module_configured(
         self,
