@@ -54,15 +54,20 @@ def respond(
     settings: Settings,
     principal: Principal,
     request: IdempotentRequest,
-    status_code: int,
+    status_code: int | Callable[[Any], int],
     produce: Callable[[], Any],
     headers: Callable[[Any], dict[str, str]] | None = None,
 ) -> JSONResponse:
-    """Answer produce()'s result once per key: replays give back the first answer."""
+    """Answer produce()'s result once per key: replays give back the first answer.
+
+    status_code may depend on the result (a function of the JSON body).
+    """
     if request.key is None:
         body = jsonable_encoder(produce())
         return JSONResponse(
-            body, status_code=status_code, headers=headers(body) if headers else None
+            body,
+            status_code=status_code(body) if callable(status_code) else status_code,
+            headers=headers(body) if headers else None,
         )
     now = utcnow()
     stored = idempotency.begin(
@@ -79,13 +84,14 @@ def respond(
         }
         return JSONResponse(stored.body, status_code=stored.status_code, headers=replay_headers)
     body = jsonable_encoder(produce())
+    code = status_code(body) if callable(status_code) else status_code
     idempotency.store(
         db,
         account_id=principal.account_id,
         key=request.key,
         request_fingerprint=request.fingerprint,
-        response=idempotency.StoredResponse(status_code=status_code, body=body),
+        response=idempotency.StoredResponse(status_code=code, body=body),
         now=now,
         ttl_hours=settings.idempotency_ttl_hours,
     )
-    return JSONResponse(body, status_code=status_code, headers=headers(body) if headers else None)
+    return JSONResponse(body, status_code=code, headers=headers(body) if headers else None)

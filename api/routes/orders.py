@@ -12,20 +12,25 @@ from pydantic import AwareDatetime
 
 from api.deps import CurrentPrincipal, DbSession, Pagination, PublicCaller, SettingsDep
 from api.idempotency import Idempotency, respond
+from domain.orders import offers
 from domain.orders import service as orders
 from domain.orders.models import OrderStatus, PaymentStatus
 from domain.orders.schemas import (
+    BumpIn,
     OrderCreatedOut,
     OrderIn,
     OrderJobOut,
     OrderOut,
     OrderSummaryOut,
+    OrderUpsellOut,
     PaymentIntentIn,
     PaymentIntentOut,
     RefundAcceptedOut,
     RefundIn,
     RefundOut,
     StripeWebhookOut,
+    UpsellAnswerOut,
+    UpsellIn,
 )
 from domain.orders.stripe_gateway import gateway
 from domain.shared.schemas import Page, page_of
@@ -34,8 +39,8 @@ router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 
 
 def _job_location(body: Any) -> dict[str, str]:
-    """The Location of a 202: the job doing the work."""
-    return {"Location": f"/api/v1/jobs/{body['job_id']}"}
+    """The Location of a 202: the job doing the work (if there is one)."""
+    return {"Location": f"/api/v1/jobs/{body['job_id']}"} if body.get("job_id") else {}
 
 
 @router.post(
@@ -239,3 +244,66 @@ def list_refunds(
         db, account_id=principal.account_id, order_id=order_id, page=page
     )
     return page_of(RefundOut, rows, total, page)
+
+
+@router.post(
+    "/{order_id}/bumps",
+    response_model=OrderOut,
+    responses={
+        403: {"description": "Publishable key without the order's customer_token"},
+        409: {"description": "The buyer has confirmed the payment, or the order is settled"},
+    },
+)
+def add_bump(order_id: uuid.UUID, body: BumpIn, caller: PublicCaller, db: DbSession) -> OrderOut:
+    """Add one of the order form's bumps while the payment is unconfirmed.
+
+    The PaymentIntent's amount grows by the bump's catalogue price. Adding a bump the order
+    has already is a no-op, so a retry is safe; once the buyer confirmed, 409.
+    """
+    offers.add_bump(db, caller=caller, order_id=order_id, data=body, gateway=gateway())
+    return orders.order_detail(db, account_id=caller.account_id, order_id=order_id)
+
+
+@router.post(
+    "/{order_id}/upsells",
+    response_model=UpsellAnswerOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        201: {"model": UpsellAnswerOut, "description": "A decline, recorded"},
+        403: {"description": "Publishable key without the order's customer_token"},
+        409: {"description": "The offer was answered otherwise, or the order is unpaid"},
+    },
+)
+def answer_upsell(
+    order_id: uuid.UUID,
+    body: UpsellIn,
+    caller: PublicCaller,
+    db: DbSession,
+    settings: SettingsDep,
+    idempotent: Idempotency,
+) -> JSONResponse:
+    """Accept (202 and the job charging the saved card) or decline (201) a one-click offer.
+
+    An accepted upsell or downsell is its own off-session PaymentIntent; a card that needs
+    the buyer to authenticate ends the charge `requires_action`.
+    """
+
+    def produce() -> UpsellAnswerOut:
+        upsell, job = offers.answer_upsell(db, caller=caller, order_id=order_id, data=body)
+        return UpsellAnswerOut.model_validate(
+            {
+                **OrderUpsellOut.model_validate(upsell).model_dump(),
+                "order_id": upsell.order_id,
+                "job_id": job.id if job else None,
+            }
+        )
+
+    return respond(
+        db=db,
+        settings=settings,
+        principal=caller,
+        request=idempotent,
+        status_code=lambda out: 202 if out["decision"] == "accepted" else 201,
+        produce=produce,
+        headers=_job_location,
+    )

@@ -20,7 +20,7 @@ from domain.orders.models import (
     Refund,
     StripeEvent,
 )
-from domain.orders.pricing import PricedCart
+from domain.orders.pricing import PricedCart, PricedItem
 from domain.shared.db import paginate
 from domain.shared.schemas import PageParams
 
@@ -77,30 +77,58 @@ def add_order(session: Session, order: Order, charge: OrderCharge, cart: PricedC
     session.add(order)
     session.flush()
     for item in cart.items:
+        add_item(session, order, item)
+    session.add(charge)
+    session.flush()
+
+
+def add_item(session: Session, order: Order, item: PricedItem) -> None:
+    """Add a priced line to an order (a bump also gets its order_bumps row)."""
+    session.add(
+        OrderItem(
+            id=uuid.uuid4(),
+            account_id=order.account_id,
+            order_id=order.id,
+            product_id=item.product_id,
+            kind=item.kind,
+            name=item.name,
+            unit_price_cents=item.unit_price_cents,
+            quantity=item.quantity,
+        )
+    )
+    if item.kind == "bump":
         session.add(
-            OrderItem(
+            OrderBump(
                 id=uuid.uuid4(),
                 account_id=order.account_id,
                 order_id=order.id,
                 product_id=item.product_id,
-                kind=item.kind,
-                name=item.name,
-                unit_price_cents=item.unit_price_cents,
-                quantity=item.quantity,
+                price_cents=item.unit_price_cents,
             )
         )
-        if item.kind == "bump":
-            session.add(
-                OrderBump(
-                    id=uuid.uuid4(),
-                    account_id=order.account_id,
-                    order_id=order.id,
-                    product_id=item.product_id,
-                    price_cents=item.unit_price_cents,
-                )
-            )
-    session.add(charge)
-    session.flush()
+
+
+def bump_product_ids(session: Session, order_id: uuid.UUID) -> list[uuid.UUID]:
+    """The products of an order's bumps, in the order they were added."""
+    stmt = select(OrderBump.product_id).where(OrderBump.order_id == order_id)
+    return list(session.scalars(stmt.order_by(OrderBump.created_at, OrderBump.id)))
+
+
+def upsell_of(session: Session, order_id: uuid.UUID, step_id: uuid.UUID) -> OrderUpsell | None:
+    """The order's answer to an offer step, if given."""
+    return session.scalar(
+        select(OrderUpsell).where(OrderUpsell.order_id == order_id, OrderUpsell.step_id == step_id)
+    )
+
+
+def upsell_for_update(session: Session, upsell_id: uuid.UUID) -> OrderUpsell | None:
+    """An upsell answer, locked until the transaction ends."""
+    return session.scalar(
+        select(OrderUpsell)
+        .where(OrderUpsell.id == upsell_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
 
 
 def charge_by_intent(session: Session, payment_intent_id: str) -> OrderCharge | None:

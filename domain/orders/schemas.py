@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, EmailStr, Field
 
@@ -211,3 +211,36 @@ class RefundAcceptedOut(RefundOut):
     """A refund on its way, and the job executing it."""
 
     job_id: uuid.UUID
+
+
+class BuyerIn(InputModel):
+    """A checkout page acting on its order: with the publishable key, the customer token too."""
+
+    customer_token: str | None = Field(
+        default=None,
+        max_length=100,
+        description="from POST /orders; needed with the publishable key",
+    )
+    key: str | None = Field(
+        default=None, max_length=200, description="the publishable key (or send it as a header)"
+    )
+
+
+class BumpIn(BuyerIn):
+    """Add one of the order form's bumps before the buyer confirms the payment."""
+
+    product_id: Id
+
+
+class UpsellIn(BuyerIn):
+    """The buyer's answer to a one-click upsell or downsell step of the order's funnel."""
+
+    step_id: Id
+    decision: Literal["accept", "decline"]
+
+
+class UpsellAnswerOut(OrderUpsellOut):
+    """An answered offer; an accepted one is charged by the job named here."""
+
+    order_id: uuid.UUID
+    job_id: uuid.UUID | None = Field(description="the charging job (accepted offers)")

@@ -47,8 +47,12 @@ class PaymentProviderError(AppError):
     message = "The payment provider refused the request"
 
 
-def _stripe(call: Callable[[], T]) -> T:
-    """A Stripe call made while a buyer waits: a few quick retries, then a clear error."""
+def call_stripe(call: Callable[[], T], *, refused: AppError | None = None) -> T:
+    """A Stripe call made while a buyer waits: a few quick retries, then a clear error.
+
+    refused is the answer when Stripe turns the request down as invalid now (a 400, e.g. a
+    PaymentIntent no longer in a state that allows it); other refusals are our fault (502).
+    """
     try:
         return short_retry()(call)()
     except RetryableRemoteError as exc:
@@ -57,6 +61,8 @@ def _stripe(call: Callable[[], T]) -> T:
             code="payment_provider_unavailable",
         ) from exc
     except FinalRemoteError as exc:
+        if refused is not None and exc.status == 400:
+            raise refused from exc
         raise PaymentProviderError() from exc
 
 
@@ -89,12 +95,12 @@ def create_payment_intent(
     """Price the checkout and open a PaymentIntent that saves the card for one-click upsells."""
     cart = price_checkout(session, account_id=account_id, data=data)
     checkout_id = uuid.uuid4().hex
-    customer = _stripe(
+    customer = call_stripe(
         lambda: gateway.create_customer(
             email=str(data.email) if data.email else None, name=None, key=f"{checkout_id}:customer"
         )
     )
-    intent = _stripe(
+    intent = call_stripe(
         lambda: gateway.create_payment_intent(
             amount=cart.total_cents,
             currency=cart.currency,
@@ -130,7 +136,8 @@ def create_payment_intent(
     )
 
 
-def _hash_token(token: str) -> str:
+def hash_token(token: str) -> str:
+    """How a customer token is stored: its SHA-256."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -162,7 +169,7 @@ def create_order(
     Answers (order, its main charge, the job, the customer token shown once).
     """
     cart = price_checkout(session, account_id=account_id, data=data)
-    intent = _stripe(lambda: gateway.retrieve(data.payment_intent_id))
+    intent = call_stripe(lambda: gateway.retrieve(data.payment_intent_id))
     _check_intent_matches(intent, account_id, data, cart)
     if repo.charge_by_intent(session, intent.id) is not None:
         raise Conflict("An order exists for this PaymentIntent", code="order_exists")
@@ -191,7 +198,7 @@ def create_order(
         customer_name=" ".join(filter(None, [data.customer.first_name, data.customer.last_name]))
         or None,
         billing_address=data.billing_address.model_dump() if data.billing_address else {},
-        customer_token_hash=_hash_token(token),
+        customer_token_hash=hash_token(token),
         stripe_customer_id=intent.customer,
     )
     charge = OrderCharge(
@@ -235,7 +242,7 @@ class NotSettledYet(RetryableRemoteError):
 OPEN_STATUSES = ("awaiting_payment", "processing", "payment_failed")
 
 
-def _event(session: Session, order: Order, type_: str, **extra: Any) -> None:
+def order_event(session: Session, order: Order, type_: str, **extra: Any) -> None:
     events.record(
         session,
         account_id=order.account_id,
@@ -254,7 +261,7 @@ def _apply_intent(session: Session, order: Order, charge: OrderCharge, intent: I
         order.stripe_customer_id = intent.customer or order.stripe_customer_id
         charge.status, charge.captured_cents = "succeeded", intent.amount_received
         charge.stripe_charge_id, charge.failure_code = intent.latest_charge, None
-        _event(
+        order_event(
             session,
             order,
             "order.paid",
@@ -263,17 +270,17 @@ def _apply_intent(session: Session, order: Order, charge: OrderCharge, intent: I
         )
     elif intent.status == "canceled":
         order.status, charge.status, order.cancelled_at = "cancelled", "cancelled", now
-        _event(session, order, "order.cancelled")
+        order_event(session, order, "order.cancelled")
     elif intent.status == "requires_payment_method" and intent.failure_code:
         if order.status != "payment_failed":
             order.status, order.payment_status = "payment_failed", "failed"
             charge.status, charge.failure_code = "failed", intent.failure_code
-            _event(session, order, "order.payment_failed", reason=intent.failure_code)
+            order_event(session, order, "order.payment_failed", reason=intent.failure_code)
     elif order.status != "payment_failed":
         raise NotSettledYet(f"payment {intent.status}")
 
 
-def _locked_order(session: Session, account_id: uuid.UUID, order_id: uuid.UUID) -> Order:
+def locked_order(session: Session, account_id: uuid.UUID, order_id: uuid.UUID) -> Order:
     """One of the account's orders, locked until the transaction ends, or 404."""
     order = repo.order_for_update(session, order_id)
     if order is None or order.account_id != account_id:
@@ -312,7 +319,7 @@ def request_cancel(
     session: Session, *, account_id: uuid.UUID, order_id: uuid.UUID
 ) -> tuple[Order, Job]:
     """Queue the cancellation of an unpaid order and its PaymentIntent (409 once paid)."""
-    order = _locked_order(session, account_id, order_id)
+    order = locked_order(session, account_id, order_id)
     if order.status not in ("awaiting_payment", "payment_failed"):
         raise Conflict(
             f"A {order.status} order cannot be cancelled (refund a paid one)",
@@ -349,13 +356,13 @@ def cancel_order(
 
 def complete_order(session: Session, *, account_id: uuid.UUID, order_id: uuid.UUID) -> Order:
     """Mark a paid order fulfilled (again: no change); 409 unless it is paid."""
-    order = _locked_order(session, account_id, order_id)
+    order = locked_order(session, account_id, order_id)
     if order.status == "fulfilled":
         return order
     if order.status != "paid":
         raise Conflict(f"A {order.status} order cannot be fulfilled", code="order_not_paid")
     order.status, order.fulfilled_at = "fulfilled", utcnow()
-    _event(session, order, "order.fulfilled")
+    order_event(session, order, "order.fulfilled")
     session.flush()
     return order
 
@@ -365,7 +372,7 @@ def request_refund(
 ) -> tuple[Refund, Job]:
     """Reserve a refund on one charge and queue it; the charge can never give back more
     than it captured (422 `refund_exceeds_charge`)."""
-    order = _locked_order(session, account_id, order_id)
+    order = locked_order(session, account_id, order_id)
     if order.status not in ("paid", "fulfilled"):
         raise Conflict(f"A {order.status} order has nothing to refund", code="order_not_paid")
     charge = repo.charge_of_order(session, order.id, data.charge_id)
@@ -429,7 +436,7 @@ def execute_refund(
     session.flush()
     captured, refunded = repo.money_of(session, order.id)
     order.payment_status = "refunded" if refunded >= captured else "partially_refunded"
-    _event(
+    order_event(
         session,
         order,
         "order.refunded",

@@ -24,10 +24,19 @@ T = TypeVar("T")
 class CardDeclined(FinalRemoteError):
     """The card was declined: final, the buyer must try another card."""
 
-    def __init__(self, message: str, *, code: str, decline_code: str | None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        decline_code: str | None,
+        payment_intent: str | None = None,
+    ) -> None:
         super().__init__(message, status=402)
         self.code = code
         self.decline_code = decline_code
+        # The PaymentIntent the declined confirmation left behind (off-session charges).
+        self.payment_intent = payment_intent
 
 
 class AuthenticationRequired(CardDeclined):
@@ -85,8 +94,9 @@ def _translate(exc: stripe.StripeError) -> RemoteError:
         code = exc.code or "card_declined"
         error = exc.error
         decline_code = getattr(error, "decline_code", None) if error else None
+        intent = getattr(error, "payment_intent", None) if error else None
         kind = AuthenticationRequired if code == "authentication_required" else CardDeclined
-        return kind(message, code=code, decline_code=decline_code)
+        return kind(message, code=code, decline_code=decline_code, payment_intent=_id_of(intent))
     if isinstance(exc, stripe.APIConnectionError):
         return RetryableRemoteError(message)
     if isinstance(exc, stripe.RateLimitError) or status is None or status >= 500:
@@ -149,10 +159,13 @@ class StripeGateway:
         }
         return Intent.of(self._call(self._client.v1.payment_intents.create, params=params, key=key))
 
-    def update_amount(self, *, payment_intent: str, amount: int, key: str) -> Intent:
-        """Change an unconfirmed PaymentIntent's amount (bumps)."""
+    def update_amount(
+        self, *, payment_intent: str, amount: int, metadata: dict[str, str], key: str
+    ) -> Intent:
+        """Change an unconfirmed PaymentIntent's amount (bumps); Stripe refuses once confirmed."""
         update = self._client.v1.payment_intents.update
-        return Intent.of(self._call(update, payment_intent, params={"amount": amount}, key=key))
+        params = {"amount": amount, "metadata": metadata}
+        return Intent.of(self._call(update, payment_intent, params=params, key=key))
 
     def retrieve(self, payment_intent: str) -> Intent:
         """A PaymentIntent as Stripe has it now."""

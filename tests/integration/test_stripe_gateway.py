@@ -51,7 +51,9 @@ def test_checkout_bump_confirm_and_one_click_upsell(
     assert intent.status == "requires_payment_method"
     assert intent.client_secret
     assert intent.currency == "USD"
-    bumped = gateway.update_amount(payment_intent=intent.id, amount=6800, key="bump-1")
+    bumped = gateway.update_amount(
+        payment_intent=intent.id, amount=6800, metadata={"bumps": "1"}, key="bump-1"
+    )
     assert bumped.amount == 6800
     standin.confirm_as_browser(intent.id)
     paid = gateway.retrieve(intent.id)
@@ -60,7 +62,7 @@ def test_checkout_bump_confirm_and_one_click_upsell(
     assert paid.payment_method is not None
     # After confirmation the amount is fixed.
     with pytest.raises(FinalRemoteError):
-        gateway.update_amount(payment_intent=intent.id, amount=9000, key="bump-2")
+        gateway.update_amount(payment_intent=intent.id, amount=9000, metadata={}, key="bump-2")
     upsell = gateway.charge_off_session(
         amount=19700,
         currency="USD",
@@ -125,7 +127,7 @@ def test_declines_are_final_and_say_why(standin: StripeStandin, gateway: StripeG
     standin.complete_action(intent.id)
     saved = gateway.retrieve(intent.id).payment_method
     assert saved is not None
-    with pytest.raises(AuthenticationRequired):
+    with pytest.raises(AuthenticationRequired) as needs:
         gateway.charge_off_session(
             amount=700,
             currency="USD",
@@ -134,6 +136,9 @@ def test_declines_are_final_and_say_why(standin: StripeStandin, gateway: StripeG
             metadata={},
             key="needs-3ds",
         )
+    # The error names the PaymentIntent it left behind, for the buyer to authenticate later.
+    assert needs.value.payment_intent is not None
+    assert gateway.retrieve(needs.value.payment_intent).amount == 700
 
 
 def test_card_declined_at_checkout_is_read_from_the_intent(

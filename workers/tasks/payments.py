@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from domain.jobs.models import Job
+from domain.orders import offers
 from domain.orders import service as orders
 from domain.orders.stripe_gateway import gateway
 from workers.tasks.base import job_task
@@ -34,4 +35,12 @@ def refund(session: Session, job: Job) -> dict[str, Any]:
     """Execute a reserved refund at Stripe, exactly once."""
     return orders.execute_refund(
         session, refund_id=uuid.UUID(job.arguments["refund_id"]), gateway=gateway()
+    )
+
+
+@job_task("payments.charge_upsell")
+def charge_upsell(session: Session, job: Job) -> dict[str, Any]:
+    """Charge an accepted upsell or downsell on the saved card, exactly once."""
+    return offers.charge_upsell(
+        session, upsell_id=uuid.UUID(job.arguments["upsell_id"]), gateway=gateway()
     )
