@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
@@ -12,7 +13,7 @@ from pydantic import AwareDatetime
 
 from api.deps import CurrentPrincipal, DbSession, Pagination, PublicCaller, SettingsDep
 from api.idempotency import Idempotency, respond
-from domain.orders import offers
+from domain.orders import analytics, offers
 from domain.orders import service as orders
 from domain.orders.models import OrderStatus, PaymentStatus
 from domain.orders.schemas import (
@@ -147,7 +148,41 @@ def list_orders(
     return page_of(OrderSummaryOut, rows, total, page)
 
 
-# /{order_id} routes come after every fixed path under /orders (e.g. a future /analytics).
+@router.get(
+    "/analytics",
+    response_model=analytics.OrderAnalyticsOut,
+    responses={404: {"description": "funnel_id is not one of the account's funnels"}},
+)
+def order_analytics(
+    principal: CurrentPrincipal,
+    db: DbSession,
+    date_from: Annotated[
+        date | None, Query(description="first UTC day, inclusive (default: date_to - 29 days)")
+    ] = None,
+    date_to: Annotated[
+        date | None, Query(description="last UTC day, inclusive (default: today)")
+    ] = None,
+    funnel_id: uuid.UUID | None = None,
+    currency: Annotated[
+        str | None, Query(pattern="^[A-Za-z]{3}$", description="only this currency (ISO 4217)")
+    ] = None,
+) -> analytics.OrderAnalyticsOut:
+    """Revenue, orders, AOV, bump and upsell take rates and refunds per UTC day.
+
+    One series per currency (money of different currencies is never added up), every day
+    of the range present; at most 366 days. Definitions: domain/orders/analytics.py.
+    """
+    return analytics.order_analytics(
+        db,
+        account_id=principal.account_id,
+        date_from=date_from,
+        date_to=date_to,
+        funnel_id=funnel_id,
+        currency=currency.upper() if currency else None,
+    )
+
+
+# /{order_id} routes come after every fixed path under /orders (/analytics, /payment-intent).
 @router.get("/{order_id}", response_model=OrderOut)
 def get_order(order_id: uuid.UUID, principal: CurrentPrincipal, db: DbSession) -> OrderOut:
     """One order: items, bumps, charges (payment state), upsells and refunds."""

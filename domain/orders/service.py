@@ -218,17 +218,12 @@ def create_order(
         task="payments.settle_order",
         arguments={"order_id": str(order.id)},
     )
-    events.record(
+    order_event(
         session,
-        account_id=account_id,
-        type="order.created",
-        subject_id=order.id,
-        payload={
-            "order_id": str(order.id),
-            "number": order.number,
-            "total_cents": order.total_cents,
-            "currency": order.currency,
-        },
+        order,
+        "order.created",
+        total_cents=order.total_cents,
+        currency=order.currency,
     )
     return order, charge, job, token
 
@@ -243,12 +238,19 @@ OPEN_STATUSES = ("awaiting_payment", "processing", "payment_failed")
 
 
 def order_event(session: Session, order: Order, type_: str, **extra: Any) -> None:
+    """A domain event about an order; each names the funnel, so analytics can count it."""
     events.record(
         session,
         account_id=order.account_id,
         type=type_,
         subject_id=order.id,
-        payload={"order_id": str(order.id), "number": order.number, **extra},
+        payload={
+            "order_id": str(order.id),
+            "number": order.number,
+            "funnel_id": str(order.funnel_id) if order.funnel_id else None,
+            "contact_id": str(order.contact_id) if order.contact_id else None,
+            **extra,
+        },
     )
 
 
@@ -265,6 +267,7 @@ def _apply_intent(session: Session, order: Order, charge: OrderCharge, intent: I
             session,
             order,
             "order.paid",
+            step_id=str(order.step_id) if order.step_id else None,
             amount_cents=intent.amount_received,
             currency=order.currency,
         )

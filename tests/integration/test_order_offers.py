@@ -17,6 +17,7 @@ from tests.support.orders import (
     ORDERS,
     charge_upsell,
     charges,
+    event_payload,
     event_types,
     offer_funnel,
     paid_order,
@@ -144,6 +145,15 @@ def test_an_accepted_upsell_is_charged_once_on_the_saved_card(
     assert [i["kind"] for i in detail["items"]] == ["main", "upsell"]
     assert detail["upsells"][0]["charge_id"] == str(upsell.id)
     assert event_types(order["id"])[-1] == "upsell.accepted"
+    # Revenue facts for analytics come from the server: what was charged, in which funnel step.
+    accepted = event_payload(order["id"], "upsell.accepted")
+    assert accepted["amount_cents"] == 4900
+    assert accepted["step_id"] == step["id"]
+    assert accepted["funnel_id"] == live["funnel"]["id"]
+    purchase = event_payload(order["id"], "order.paid")
+    assert purchase["amount_cents"] == 4900
+    assert purchase["step_id"] == live["steps"]["order_form"]["id"]
+    assert purchase["contact_id"] is not None
     # The same answer again returns the first; another answer is refused.
     same = ok(
         _answer(client, tenant.headers, order["id"], step_id=step["id"], decision="accept"), 202

@@ -90,3 +90,16 @@ def event_types(subject_id: str) -> list[str]:
             .order_by(DomainEvent.id)
         )
         return list(rows)
+
+
+def event_payload(subject_id: str, type_: str) -> dict[str, Any]:
+    """The payload of the latest domain event of one type about an order."""
+    with unit_of_work() as session:
+        payload = session.scalar(
+            select(DomainEvent.payload)
+            .where(DomainEvent.subject_id == uuid.UUID(subject_id), DomainEvent.type == type_)
+            .order_by(DomainEvent.id.desc())
+            .limit(1)
+        )
+        assert payload is not None, f"no {type_} event"
+        return dict(payload)
