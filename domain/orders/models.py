@@ -60,6 +60,8 @@ class Order(IdMixin, TenantMixin, TimestampMixin, Base):
         CheckConstraint("total_cents >= 0", name="total_non_negative"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso"),
         Index("ix_orders_account_id_created_at", "account_id", "created_at"),
+        # Analytics and the paid-orders reports read orders by the day they were paid.
+        Index("ix_orders_account_id_paid_at", "account_id", "paid_at"),
     )
 
     number: Mapped[int] = mapped_column(BigInteger)

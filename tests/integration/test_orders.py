@@ -20,15 +20,10 @@ from domain.orders import service as orders
 from domain.orders.models import Order, OrderBump, OrderCharge, OrderItem, StripeEvent
 from domain.orders.stripe_gateway import gateway
 from domain.shared.db import unit_of_work
-from domain.shared.events import DomainEvent
 from tests.support.funnels import live_checkout, ok
 from tests.support.jobs import load_job
+from tests.support.orders import ADDRESS, CUSTOMER, ORDERS, PI_URL, event_types, settle
 from tests.support.worker import CeleryWorker
-
-PI_URL = "/api/v1/orders/payment-intent"
-ORDERS = "/api/v1/orders"
-CUSTOMER = {"email": "Buyer@Example.com", "first_name": "Ada", "last_name": "Lovelace"}
-ADDRESS = {"line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"}
 
 
 @pytest.fixture
@@ -50,11 +45,6 @@ def _order_body(checkout: dict[str, Any], **extra: Any) -> dict[str, Any]:
     }
 
 
-def _settle(order_id: str) -> dict[str, Any]:
-    with unit_of_work() as session:
-        return orders.settle_order(session, order_id=uuid.UUID(order_id), gateway=gateway())
-
-
 def _order(order_id: str) -> tuple[Order, OrderCharge]:
     with unit_of_work() as session:
         order = session.get(Order, uuid.UUID(order_id))
@@ -62,16 +52,6 @@ def _order(order_id: str) -> tuple[Order, OrderCharge]:
         assert order is not None
         assert charge is not None
         return order, charge
-
-
-def _events(order_id: str) -> list[str]:
-    with unit_of_work() as session:
-        rows = session.scalars(
-            select(DomainEvent.type)
-            .where(DomainEvent.subject_id == uuid.UUID(order_id))
-            .order_by(DomainEvent.id)
-        )
-        return list(rows)
 
 
 def test_an_order_is_created_awaiting_payment(client: Any, tenant: Any, checkout: Any) -> None:
@@ -100,7 +80,7 @@ def test_an_order_is_created_awaiting_payment(client: Any, tenant: Any, checkout
         client.get("/api/v1/contacts", params={"search": "buyer@"}, headers=tenant.headers)
     )
     assert contacts["total"] == 1
-    assert _events(body["id"]) == ["order.created"]
+    assert event_types(body["id"]) == ["order.created"]
 
 
 def test_settling_marks_the_order_paid_once(
@@ -108,17 +88,17 @@ def test_settling_marks_the_order_paid_once(
 ) -> None:
     body = ok(client.post(ORDERS, json=_order_body(checkout), headers=tenant.headers), 202)
     with pytest.raises(orders.NotSettledYet):
-        _settle(body["id"])  # the buyer has not confirmed yet
+        settle(body["id"])  # the buyer has not confirmed yet
     standin.confirm_as_browser(body["payment_intent_id"])
-    assert _settle(body["id"]) == {"status": "paid"}
+    assert settle(body["id"]) == {"status": "paid"}
     order, charge = _order(body["id"])
     assert order.payment_status == "paid"
     assert order.paid_at is not None
     assert order.stripe_payment_method_id is not None
     assert charge.captured_cents == order.total_cents
     assert charge.stripe_charge_id is not None
-    assert _settle(body["id"]) == {"status": "paid"}  # again: nothing changes
-    assert _events(body["id"]) == ["order.created", "order.paid"]
+    assert settle(body["id"]) == {"status": "paid"}  # again: nothing changes
+    assert event_types(body["id"]) == ["order.created", "order.paid"]
     assert len(standin.charges_for(body["payment_intent_id"])) == 1
 
 
@@ -127,11 +107,11 @@ def test_a_declined_card_fails_the_order(
 ) -> None:
     body = ok(client.post(ORDERS, json=_order_body(checkout), headers=tenant.headers), 202)
     standin.confirm_as_browser(body["payment_intent_id"], "pm_card_chargeDeclined")
-    assert _settle(body["id"]) == {"status": "payment_failed"}
+    assert settle(body["id"]) == {"status": "payment_failed"}
     order, charge = _order(body["id"])
     assert order.payment_status == "failed"
     assert charge.failure_code == "generic_decline"
-    assert _events(body["id"]) == ["order.created", "order.payment_failed"]
+    assert event_types(body["id"]) == ["order.created", "order.payment_failed"]
 
 
 def test_one_order_per_payment_intent(client: Any, tenant: Any, checkout: Any) -> None:
@@ -225,7 +205,7 @@ def test_orders_are_listed_filtered_and_shown_in_full(
     h = tenant.headers
     body = ok(client.post(ORDERS, json=_order_body(checkout), headers=h), 202)
     standin.confirm_as_browser(body["payment_intent_id"])
-    _settle(body["id"])
+    settle(body["id"])
     listed = ok(client.get(ORDERS, headers=h))
     assert listed["total"] == 1
     assert listed["items"][0]["id"] == body["id"]
@@ -315,8 +295,8 @@ def test_a_signed_event_is_stored_once_and_settles_its_order(
     again = ok(_post_event(client, standin, event))
     assert again == {"duplicate": True, "job_id": None}
     # Settling reads the PaymentIntent: the order ends paid, however often it is told.
-    assert _settle(body["id"]) == {"status": "paid"}
-    assert _settle(body["id"]) == {"status": "paid"}
+    assert settle(body["id"]) == {"status": "paid"}
+    assert settle(body["id"]) == {"status": "paid"}
 
 
 def test_a_late_failure_event_cannot_unpay_an_order(
@@ -324,10 +304,10 @@ def test_a_late_failure_event_cannot_unpay_an_order(
 ) -> None:
     body = ok(client.post(ORDERS, json=_order_body(checkout), headers=tenant.headers), 202)
     standin.confirm_as_browser(body["payment_intent_id"])
-    _settle(body["id"])
+    settle(body["id"])
     stale = standin.make_event("payment_intent.payment_failed", body["payment_intent_id"])
     ok(_post_event(client, standin, stale))
-    assert _settle(body["id"]) == {"status": "paid"}
+    assert settle(body["id"]) == {"status": "paid"}
     order, _ = _order(body["id"])
     assert order.payment_status == "paid"
 
@@ -372,11 +352,11 @@ def test_a_declined_buyer_may_pay_with_another_card(
 ) -> None:
     body = ok(client.post(ORDERS, json=_order_body(checkout), headers=tenant.headers), 202)
     standin.confirm_as_browser(body["payment_intent_id"], "pm_card_chargeDeclined")
-    assert _settle(body["id"]) == {"status": "payment_failed"}
-    assert _settle(body["id"]) == {"status": "payment_failed"}  # no second event
+    assert settle(body["id"]) == {"status": "payment_failed"}
+    assert settle(body["id"]) == {"status": "payment_failed"}  # no second event
     standin.confirm_as_browser(body["payment_intent_id"], "pm_card_visa")
-    assert _settle(body["id"]) == {"status": "paid"}
-    assert _events(body["id"]) == ["order.created", "order.payment_failed", "order.paid"]
+    assert settle(body["id"]) == {"status": "paid"}
+    assert event_types(body["id"]) == ["order.created", "order.payment_failed", "order.paid"]
 
 
 def test_complete_marks_a_paid_order_fulfilled(
@@ -389,13 +369,13 @@ def test_complete_marks_a_paid_order_fulfilled(
     assert r.status_code == 409
     assert r.json()["code"] == "order_not_paid"
     standin.confirm_as_browser(body["payment_intent_id"])
-    _settle(body["id"])
+    settle(body["id"])
     assert client.post(url, headers=other_tenant.headers).status_code == 404
     done = ok(client.post(url, headers=h))
     assert done["status"] == "fulfilled"
     assert done["fulfilled_at"] is not None
     assert ok(client.post(url, headers=h))["fulfilled_at"] == done["fulfilled_at"]
-    assert _events(body["id"]) == ["order.created", "order.paid", "order.fulfilled"]
+    assert event_types(body["id"]) == ["order.created", "order.paid", "order.fulfilled"]
 
 
 def test_cancel_cancels_an_unpaid_order_and_its_intent(
@@ -411,7 +391,7 @@ def test_cancel_cancels_an_unpaid_order_and_its_intent(
     assert _cancel_job(body["id"]) == {"status": "cancelled"}
     assert standin.payment_intent(body["payment_intent_id"])["status"] == "canceled"
     assert _cancel_job(body["id"]) == {"status": "cancelled"}  # again: nothing changes
-    assert _events(body["id"]) == ["order.created", "order.cancelled"]
+    assert event_types(body["id"]) == ["order.created", "order.cancelled"]
     r = client.post(url, headers=tenant.headers)
     assert r.status_code == 409
     assert r.json()["code"] == "order_not_cancellable"
@@ -434,7 +414,7 @@ def test_a_buyer_who_paid_before_the_cancel_ran_keeps_the_order(
 def _paid(client: Any, tenant: Any, checkout: Any, standin: Any) -> dict[str, Any]:
     body = ok(client.post(ORDERS, json=_order_body(checkout), headers=tenant.headers), 202)
     standin.confirm_as_browser(body["payment_intent_id"])
-    assert _settle(body["id"]) == {"status": "paid"}
+    assert settle(body["id"]) == {"status": "paid"}
     return body
 
 
@@ -468,7 +448,7 @@ def test_partial_then_full_refund(client: Any, tenant: Any, checkout: Any, stand
     more = client.post(url, json={"amount_cents": 1}, headers=h)
     assert more.status_code == 422
     assert more.json()["code"] == "refund_exceeds_charge"
-    assert _events(order["id"]).count("order.refunded") == 2
+    assert event_types(order["id"]).count("order.refunded") == 2
 
 
 def test_concurrent_refunds_never_exceed_the_charge(
@@ -507,7 +487,7 @@ def test_refunds_need_a_paid_order_and_stay_in_the_account(
     assert r.status_code == 409
     assert r.json()["code"] == "order_not_paid"
     standin.confirm_as_browser(unpaid["payment_intent_id"])
-    _settle(unpaid["id"])
+    settle(unpaid["id"])
     for method, body in [("POST", {}), ("GET", None)]:
         r = client.request(
             method, f"{ORDERS}/{unpaid['id']}/refunds", json=body, headers=other_tenant.headers
