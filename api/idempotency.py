@@ -66,7 +66,7 @@ def respond(
         body = jsonable_encoder(produce())
         return JSONResponse(
             body,
-            status_code=status_code(body) if callable(status_code) else status_code,
+            status_code=_status(status_code, body),
             headers=headers(body) if headers else None,
         )
     now = utcnow()
@@ -84,7 +84,7 @@ def respond(
         }
         return JSONResponse(stored.body, status_code=stored.status_code, headers=replay_headers)
     body = jsonable_encoder(produce())
-    code = status_code(body) if callable(status_code) else status_code
+    code = _status(status_code, body)
     idempotency.store(
         db,
         account_id=principal.account_id,
@@ -95,3 +95,8 @@ def respond(
         ttl_hours=settings.idempotency_ttl_hours,
     )
     return JSONResponse(body, status_code=code, headers=headers(body) if headers else None)
+
+
+def _status(status_code: int | Callable[[Any], int], body: Any) -> int:
+    """The status of an answer: fixed, or chosen from its body."""
+    return status_code(body) if callable(status_code) else status_code
