@@ -19,7 +19,7 @@ from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from domain.jobs.models import OutboxMessage
-from domain.shared.db import get_engine, utcnow
+from domain.shared.db import after_close, get_engine, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +86,18 @@ def _relay_after_commit(session: Session) -> None:
         return
     sent = _publish(pending)
     if sent:
-        # A connection of its own: the session cannot run SQL inside after_commit.
-        with get_engine().begin() as conn:
-            conn.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_(sent), OutboxMessage.published_at.is_(None))
-                .values(published_at=utcnow())
-            )
+        # Marked once the session has given its connection back (see after_close); if that
+        # never happens, the sweep sends the message again, which tasks shrug off.
+        after_close(session, lambda: _mark_published(sent))
+
+
+def _mark_published(ids: list[uuid.UUID]) -> None:
+    with get_engine().begin() as conn:
+        conn.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.published_at.is_(None))
+            .values(published_at=utcnow())
+        )
 
 
 @event.listens_for(Session, "after_rollback")

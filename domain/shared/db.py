@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -17,6 +18,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from domain.shared.errors import AppError, Conflict
 from domain.shared.schemas import PageParams
 from domain.shared.settings import get_settings
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -104,6 +107,19 @@ def dispose_engine() -> None:
     _sessionmaker = None
 
 
+_AFTER_CLOSE = "after_close"
+
+
+def after_close(session: Session, callback: Callable[[], None]) -> None:
+    """Run callback once the unit of work has closed the session and given its connection back.
+
+    For bookkeeping that needs a connection of its own after a commit: taking a second one
+    while the session still holds its first can exhaust the pool under load and deadlock.
+    A failing callback is logged, never raised: the commit it follows has happened.
+    """
+    session.info.setdefault(_AFTER_CLOSE, []).append(callback)
+
+
 @contextmanager
 def unit_of_work() -> Iterator[Session]:
     """A session that commits when the block succeeds and rolls back when it raises.
@@ -122,6 +138,11 @@ def unit_of_work() -> Iterator[Session]:
         raise
     finally:
         session.close()
+        for callback in session.info.pop(_AFTER_CLOSE, []):
+            try:
+                callback()
+            except Exception:
+                log.warning("after-close callback %r failed", callback, exc_info=True)
 
 
 def paginate(session: Session, stmt: Select[T], page: PageParams) -> tuple[list[T], int]:

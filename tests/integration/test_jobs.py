@@ -8,13 +8,16 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import sessionmaker
 
 from domain.jobs import outbox
 from domain.jobs import service as jobs
 from domain.jobs.models import Job, OutboxMessage
+from domain.shared import db
 from domain.shared.db import get_sessionmaker, unit_of_work, utcnow
 from domain.shared.locks import try_xact_lock
+from domain.shared.settings import get_settings
 from tests.support import tasks
 from tests.support.jobs import effects, load_job
 from tests.support.tenancy import assert_isolated
@@ -234,3 +237,22 @@ def test_jobs_endpoint_shows_state_and_isolates_accounts(
         [("GET", path, None)],
         snapshot=lambda: client.get(path, headers=tenant.headers).json(),
     )
+
+
+def test_relaying_after_commit_needs_no_second_connection(
+    tenant: Any, sent: list[outbox.OutgoingMessage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With every pooled connection busy, a commit that queues work still finishes at once.
+
+    The relay marks what it sent only after the session gave its connection back; taking a
+    second one while holding the first deadlocked loaded APIs until the pool timed out.
+    """
+    one = create_engine(get_settings().sqlalchemy_url, pool_size=1, max_overflow=0, pool_timeout=2)
+    monkeypatch.setattr(db, "_engine", one)
+    monkeypatch.setattr(db, "_sessionmaker", sessionmaker(one, expire_on_commit=False))
+    try:
+        job_id = _enqueue(tenant.account_id)
+        assert [m.kwargs["job_id"] for m in sent] == [str(job_id)]
+        assert _messages(job_id)[0].published_at is not None
+    finally:
+        one.dispose()
