@@ -13,14 +13,17 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from domain.jobs import service as jobs
 from domain.jobs.models import Job
 from domain.orders.models import Order, OrderCharge, Refund
-from domain.shared.db import unit_of_work
+from domain.shared.db import unit_of_work, utcnow
+from domain.shared.settings import get_settings
 from tests.support.funnels import ok
 from tests.support.jobs import load_job
 from tests.support.orders import ORDERS, charges, offer_funnel, place_order, settle
@@ -108,6 +111,35 @@ def test_a_worker_killed_after_stripe_charged_charges_once(
     assert standin.count("payment_intents.create") == 2  # the retry was a replay
     customer = standin.payment_intent(order["payment_intent_id"])["customer"]
     assert standin.captured_for_customer(customer) == 4900 + 4900
+
+
+def test_a_whole_worker_killed_after_stripe_charged_is_swept_and_charges_once(
+    client: Any, tenant: Any, live: Any, standin: Any, payments_worker: CeleryWorker
+) -> None:
+    """Main process and pool die together: the message stays unacknowledged at the broker
+    (for its visibility timeout) and the job `running`; beat's sweep sends it again."""
+    order = _paid(client, tenant, live, standin)
+    standin.delay_next(1, 5.0, when="after", op="payment_intents.create")
+    answer = _accept(client, tenant, order, live["steps"]["upsell"])
+    _wait_for(lambda: standin.count("payment_intents.create") == 2, what="the upsell charge")
+    assert payments_worker.process is not None
+    os.killpg(payments_worker.process.pid, signal.SIGKILL)
+    payments_worker.process.wait(timeout=10)
+    payments_worker.start()
+    assert load_job(uuid.UUID(answer["job_id"])).status == "running"
+
+    # The sweep as beat runs it once the job has been untouched for JOB_REQUEUE_AFTER_SECONDS.
+    stale_after = get_settings().job_requeue_after_seconds
+    later = utcnow() + timedelta(seconds=stale_after + 1)
+    with unit_of_work() as session:
+        assert jobs.requeue_stale(session, now=later, stale_after_seconds=stale_after) == 1
+    job = _finished(answer["job_id"])
+    assert job.status == "succeeded", job.error
+    assert job.attempts == 2
+    upsell = charges(order["id"])[1]
+    assert upsell.status == "succeeded"
+    assert len(standin.charges_for(upsell.stripe_payment_intent_id)) == 1
+    assert standin.count("payment_intents.create") == 2
 
 
 def test_a_worker_killed_after_stripe_refunded_refunds_once(
