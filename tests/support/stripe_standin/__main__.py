@@ -20,13 +20,22 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0, help="0: any free port")
     parser.add_argument("--webhook-url", default=None, help="POST every event here, signed")
     parser.add_argument("--webhook-secret", default=None, help="default: a random whsec_")
+    parser.add_argument(
+        "--webhook-events", default=None, help="comma-separated types to post (default: all)"
+    )
+    parser.add_argument(
+        "--webhook-threads", type=int, default=1, help="concurrent deliveries (1: in order)"
+    )
     args = parser.parse_args()
     standin = StripeStandin(
         host=args.host,
         port=args.port,
         webhook_url=args.webhook_url,
         webhook_secret=args.webhook_secret,
+        webhook_threads=args.webhook_threads,
     )
+    if args.webhook_events:
+        standin.webhook_types = set(args.webhook_events.split(","))
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -40,12 +40,14 @@ class StripeStandin:
         key_in_use: str = "conflict",
         host: str = "127.0.0.1",
         port: int = 0,
+        webhook_threads: int = 1,
     ) -> None:
         """Configure; nothing listens until start().
 
         key_in_use: "conflict" answers a request whose Idempotency-Key is still executing
         with Stripe's 409 `idempotency_key_in_use`; "wait" makes it wait and replay.
-        webhook_url: when set, every event is also POSTed there, signed, in order.
+        webhook_url: when set, every event is also POSTed there, signed, in order (with
+        webhook_threads > 1: concurrently, in no set order, as Stripe delivers).
         """
         self.webhook_secret = webhook_secret or "whsec_" + secrets.token_hex(16)
         self.webhook_url = webhook_url
@@ -56,6 +58,7 @@ class StripeStandin:
         self.ledger = Ledger(on_event=self._on_event)
         self.app = StripeApp(self.ledger)
         self.key_in_use = key_in_use
+        self.webhook_threads = webhook_threads
         self._deliverer: Deliverer | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -85,7 +88,7 @@ class StripeStandin:
             backlog=1024,
         )
         self._server = uvicorn.Server(config)
-        self._deliverer = Deliverer(self._deliver_now)
+        self._deliverer = Deliverer(self._deliver_now, self.webhook_threads)
         self._thread = threading.Thread(
             target=self._server.run,
             kwargs={"sockets": [sock]},

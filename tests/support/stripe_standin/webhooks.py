@@ -96,19 +96,22 @@ def post_event(
 
 
 class Deliverer:
-    """A background thread posting queued events one at a time, in the order queued."""
+    """Background threads posting queued events: with one thread (the default) one at a time
+    in the order queued; with more, concurrently and in no set order, as Stripe itself does."""
 
-    def __init__(self, send: Callable[[dict[str, Any], str], Delivery]) -> None:
+    def __init__(self, send: Callable[[dict[str, Any], str], Delivery], threads: int = 1) -> None:
         """send(event, url) performs one delivery; its result is kept in `deliveries`."""
         self._send = send
         self._queue: queue.Queue[tuple[dict[str, Any], str] | None] = queue.Queue()
         self._idle = threading.Condition()
         self._pending = 0
         self.deliveries: list[Delivery] = []
-        self._thread = threading.Thread(
-            target=self._run, name="stripe-standin-webhooks", daemon=True
-        )
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"stripe-standin-webhooks-{i}", daemon=True)
+            for i in range(threads)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, event: dict[str, Any], url: str) -> None:
         """Queue event for url."""
@@ -143,9 +146,11 @@ class Deliverer:
         return True
 
     def stop(self) -> None:
-        """Let the thread finish what is queued, then end it."""
-        self._queue.put(None)
-        self._thread.join(timeout=15)
+        """Let the threads finish what is queued, then end them."""
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join(timeout=15)
 
     def _run(self) -> None:
         while True:
