@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from domain.accounts.schemas import Principal
-from domain.funnels import service as funnels
 from domain.jobs import service as jobs
 from domain.jobs.models import Job
 from domain.orders import repository as repo
@@ -25,6 +24,7 @@ from domain.orders.service import (
     NotSettledYet,
     call_stripe,
     hash_token,
+    live_offer_of_type,
     locked_order,
     order_event,
     price_checkout,
@@ -86,11 +86,12 @@ def add_bump(
     bump = next(i for i in cart.items if i.product_id == data.product_id and i.kind == "bump")
     charge = repo.main_charge(session, order.id)
     assert charge is not None
-    assert charge.stripe_payment_intent_id is not None
+    payment_intent = charge.stripe_payment_intent_id
+    assert payment_intent is not None
     total = order.total_cents + bump.unit_price_cents
     call_stripe(
         lambda: gateway.update_amount(
-            payment_intent=charge.stripe_payment_intent_id or "",
+            payment_intent=payment_intent,
             amount=total,
             metadata={"bump_product_ids": ",".join(str(b) for b in [*taken, bump.product_id])},
             key=f"order:{order.id}:bump:{bump.product_id}",
@@ -133,15 +134,14 @@ def answer_upsell(
         return earlier, None
     if order.status not in UPSELL_ORDER_STATUSES or order.funnel_id is None:
         raise Conflict(f"A {order.status} order takes no upsells", code="order_not_paid")
-    offer = funnels.live_offer(
-        session, account_id=order.account_id, funnel_id=order.funnel_id, step_id=data.step_id
+    offer = live_offer_of_type(
+        session,
+        account_id=order.account_id,
+        funnel_id=order.funnel_id,
+        step_id=data.step_id,
+        step_types=("upsell", "downsell"),
+        refusal=("Answer an upsell or downsell step of the order's funnel", "not_an_upsell_step"),
     )
-    if offer["step_type"] not in ("upsell", "downsell"):
-        raise InvalidInput(
-            "Answer an upsell or downsell step of the order's funnel",
-            code="not_an_upsell_step",
-            details=[{"loc": ["body", "step_id"], "msg": f"this is a {offer['step_type']} step"}],
-        )
     product = products.sellable_by_id(
         session, account_id=order.account_id, product_ids=[offer["product_id"]]
     ).get(offer["product_id"])

@@ -66,17 +66,37 @@ def call_stripe(call: Callable[[], T], *, refused: AppError | None = None) -> T:
         raise PaymentProviderError() from exc
 
 
-def price_checkout(session: Session, *, account_id: uuid.UUID, data: CheckoutCart) -> PricedCart:
-    """The cart of a live funnel's order form with the chosen bumps, at catalogue prices."""
-    offer = funnels.live_offer(
-        session, account_id=account_id, funnel_id=data.funnel_id, step_id=data.step_id
-    )
-    if offer["step_type"] != "order_form":
+def live_offer_of_type(
+    session: Session,
+    *,
+    account_id: uuid.UUID,
+    funnel_id: uuid.UUID,
+    step_id: uuid.UUID,
+    step_types: tuple[str, ...],
+    refusal: tuple[str, str],
+) -> dict[str, Any]:
+    """A live funnel's offer step of one of step_types, or 422 (refusal: message, code)."""
+    offer = funnels.live_offer(session, account_id=account_id, funnel_id=funnel_id, step_id=step_id)
+    if offer["step_type"] not in step_types:
+        message, code = refusal
         raise InvalidInput(
-            "A checkout starts on an order_form step",
-            code="not_an_order_form",
+            message,
+            code=code,
             details=[{"loc": ["body", "step_id"], "msg": f"this is a {offer['step_type']} step"}],
         )
+    return offer
+
+
+def price_checkout(session: Session, *, account_id: uuid.UUID, data: CheckoutCart) -> PricedCart:
+    """The cart of a live funnel's order form with the chosen bumps, at catalogue prices."""
+    offer = live_offer_of_type(
+        session,
+        account_id=account_id,
+        funnel_id=data.funnel_id,
+        step_id=data.step_id,
+        step_types=("order_form",),
+        refusal=("A checkout starts on an order_form step", "not_an_order_form"),
+    )
     offered: list[uuid.UUID] = offer["bump_product_ids"]
     catalogue = products.sellable_by_id(
         session, account_id=account_id, product_ids=[offer["product_id"], *offered]
