@@ -12,6 +12,12 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 10.0,
         "options": {"expires": 30},
     },
+    # Cancels orders left unpaid past ORDER_PAYMENT_TIMEOUT_MINUTES, their PaymentIntents too.
+    "expire-unpaid-orders": {
+        "task": "payments.expire_orders",
+        "schedule": 60.0,
+        "options": {"expires": 120},
+    },
     "purge-idempotency-keys": {
         "task": "jobs.purge_idempotency_keys",
         "schedule": 3600.0,

@@ -26,6 +26,10 @@ TEST_SETTINGS = {
     "RATE_LIMIT_LOGIN": "100000/hour",
     "RATE_LIMIT_TRACKING": "100000/hour",
     "OUTBOX_RELAY_GRACE_SECONDS": "0",
+    # Workers look again at a checkout being paid within a second or two; the hour-long
+    # schedules are exercised in simulated time (tests/integration/test_long_waits.py).
+    "WAIT_SCHEDULE": "0.5s,1s,2s",
+    "RETRY_SCHEDULE_DEFAULT": "1s,2s,4s,8s,16s,32s",
     # Nothing reaches the real Stripe: tests that pay point this at their stand-in.
     "STRIPE_API_BASE": "http://127.0.0.1:9",
 }

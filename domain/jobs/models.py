@@ -33,6 +33,9 @@ class Job(IdMixin, TenantMixin, TimestampMixin, Base):
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(default=0)
     max_attempts: Mapped[int]
+    # Looks at something expected that had not happened yet; these spend no attempt.
+    waits: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
 

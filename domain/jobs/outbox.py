@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
-from domain.jobs.models import OutboxMessage
+from domain.jobs.models import Job, OutboxMessage
 from domain.shared.db import after_close, get_engine, utcnow
 
 log = logging.getLogger(__name__)
@@ -105,21 +105,30 @@ def _forget_after_rollback(session: Session) -> None:
     session.info.pop(_PENDING, None)
 
 
-def relay_due(session: Session, *, now: datetime, grace_seconds: float, limit: int = 500) -> int:
+def relay_due(
+    session: Session,
+    *,
+    now: datetime,
+    grace_seconds: float,
+    limit: int = 500,
+    account_ids: Collection[uuid.UUID] | None = None,
+) -> int:
     """Publish unpublished messages that are due (the beat sweep); how many were sent.
 
     grace_seconds leaves fresh messages to the after-commit relay, so both rarely send one.
-    A message sent twice is harmless: tasks are idempotent.
+    A message sent twice is harmless: tasks are idempotent. account_ids narrows the sweep
+    to those accounts' jobs (the simulated-time tests).
     """
+    stmt = select(OutboxMessage).where(
+        OutboxMessage.published_at.is_(None),
+        OutboxMessage.available_at <= now - timedelta(seconds=grace_seconds),
+    )
+    if account_ids is not None:
+        stmt = stmt.join(Job, Job.id == OutboxMessage.job_id).where(Job.account_id.in_(account_ids))
     rows = session.scalars(
-        select(OutboxMessage)
-        .where(
-            OutboxMessage.published_at.is_(None),
-            OutboxMessage.available_at <= now - timedelta(seconds=grace_seconds),
-        )
-        .order_by(OutboxMessage.available_at)
+        stmt.order_by(OutboxMessage.available_at)
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, of=OutboxMessage)
     ).all()
     sent = set(_publish([_outgoing(row) for row in rows]))
     for row in rows:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session
 
 from domain.jobs.models import Job, OutboxMessage
@@ -21,7 +22,13 @@ def lock_job(session: Session, job_id: uuid.UUID) -> Job | None:
     return session.scalar(select(Job).where(Job.id == job_id).with_for_update(skip_locked=True))
 
 
-def lock_stale_jobs(session: Session, *, updated_before: datetime, limit: int) -> list[Job]:
+def lock_stale_jobs(
+    session: Session,
+    *,
+    updated_before: datetime,
+    limit: int,
+    account_ids: Collection[uuid.UUID] | None = None,
+) -> list[Job]:
     """Unfinished jobs untouched for too long, with no message waiting to be published.
 
     Locked rows are skipped: a worker running the job holds its lock.
@@ -29,16 +36,18 @@ def lock_stale_jobs(session: Session, *, updated_before: datetime, limit: int) -
     pending_message = exists().where(
         OutboxMessage.job_id == Job.id, OutboxMessage.published_at.is_(None)
     )
+    stmt = select(Job).where(
+        Job.status.in_(("queued", "running")), Job.updated_at < updated_before, ~pending_message
+    )
+    if account_ids is not None:
+        stmt = stmt.where(Job.account_id.in_(account_ids))
     return list(
         session.scalars(
-            select(Job)
-            .where(
-                Job.status.in_(("queued", "running")),
-                Job.updated_at < updated_before,
-                ~pending_message,
-            )
-            .order_by(Job.updated_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True, of=Job)
+            stmt.order_by(Job.updated_at).limit(limit).with_for_update(skip_locked=True, of=Job)
         ).all()
     )
+
+
+def unfinished_where(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """SQL: a queued or running job matches condition."""
+    return exists().where(Job.status.in_(("queued", "running")), condition)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import ColumnElement, ColumnExpressionArgument, String, cast
 from sqlalchemy.orm import Session
 
-from domain.jobs import outbox
+from domain.jobs import outbox, schedules
 from domain.jobs import repository as repo
 from domain.jobs.models import Job, OutboxMessage
 from domain.jobs.queues import queue_for
@@ -43,15 +45,17 @@ def enqueue(
 ) -> Job:
     """Ask for async work: a job row and its outbox message, in the caller's transaction."""
     now = utcnow()
+    queue = queue_for(task)
     job = Job(
         id=uuid.uuid4(),
         account_id=account_id,
         task=task,
-        queue=queue_for(task),
+        queue=queue,
         status="queued",
         arguments=arguments or {},
         attempts=0,
-        max_attempts=max_attempts or get_settings().job_max_attempts,
+        max_attempts=max_attempts or schedules.max_attempts(queue),
+        waits=0,
         created_at=now,
         updated_at=now,
     )
@@ -93,6 +97,7 @@ def succeed(job: Job, result: dict[str, Any] | None) -> None:
     job.status = "succeeded"
     job.result = result
     job.error = None
+    job.next_attempt_at = None
     job.finished_at = utcnow()
 
 
@@ -108,29 +113,70 @@ def fail(job: Job, error: str) -> None:
     """Record a final failure."""
     job.status = "failed"
     job.error = error[:4000]
+    job.next_attempt_at = None
     job.finished_at = utcnow()
 
 
-def schedule_retry(
-    session: Session, job: Job, error: str, *, delay_seconds: float, via_outbox: bool
-) -> None:
-    """Put the job back in the queue after a retryable failure.
+def next_retry_delay(job: Job, retry_after: float | None = None) -> float | None:
+    """Seconds until the job's next attempt after a retryable failure; None when spent.
 
-    via_outbox: the wait is too long for the broker (past its visibility timeout a Redis
-    broker would deliver it again anyway), so a due-dated outbox row carries it instead.
+    The wait comes from the schedule of the job's kind of work; a remote's Retry-After
+    can only lengthen it.
+    """
+    if job.attempts >= job.max_attempts:
+        return None
+    delay = schedules.retry_delay(job.queue, job.attempts)
+    if delay is None:
+        return None
+    return max(delay, retry_after or 0.0)
+
+
+def wait(job: Job) -> float:
+    """Look again later at something expected: the attempt is given back; the wait's seconds."""
+    job.attempts = max(0, job.attempts - 1)
+    delay = schedules.wait_delay(job.waits)
+    job.waits += 1
+    return delay
+
+
+def schedule_retry(session: Session, job: Job, reason: str, *, delay_seconds: float) -> None:
+    """Put the job back in the queue to run again in delay_seconds.
+
+    Waits longer than CELERY_MAX_COUNTDOWN_SECONDS become due-dated outbox rows, swept by
+    beat; shorter ones are Celery countdowns that the task wrapper sends, and the stale-job
+    sweep covers a countdown lost with its worker.
     """
     job.status = "queued"
-    job.error = error[:4000]
-    if via_outbox:
+    job.error = reason[:4000]
+    job.next_attempt_at = utcnow() + timedelta(seconds=delay_seconds)
+    if delay_seconds > get_settings().celery_max_countdown_seconds:
         outbox.add(session, _message(job, delay_seconds))
 
 
+def unfinished(job_id: ColumnExpressionArgument[Any]) -> ColumnElement[bool]:
+    """SQL: the job with this id is queued or running (something will still move its object)."""
+    return repo.unfinished_where(Job.id == job_id)
+
+
+def unfinished_about(argument: str, value: ColumnExpressionArgument[Any]) -> ColumnElement[bool]:
+    """SQL: a queued or running job names this value as one of its arguments."""
+    return repo.unfinished_where(Job.arguments[argument].astext == cast(value, String))
+
+
 def requeue_stale(
-    session: Session, *, now: datetime, stale_after_seconds: float, limit: int = 500
+    session: Session,
+    *,
+    now: datetime,
+    stale_after_seconds: float,
+    limit: int = 500,
+    account_ids: Collection[uuid.UUID] | None = None,
 ) -> int:
     """Publish again the jobs whose message was lost (e.g. a broker restart); how many."""
     jobs = repo.lock_stale_jobs(
-        session, updated_before=now - timedelta(seconds=stale_after_seconds), limit=limit
+        session,
+        updated_before=now - timedelta(seconds=stale_after_seconds),
+        limit=limit,
+        account_ids=account_ids,
     )
     for job in jobs:
         job.updated_at = now

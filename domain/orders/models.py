@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -62,6 +63,12 @@ class Order(IdMixin, TenantMixin, TimestampMixin, Base):
         Index("ix_orders_account_id_created_at", "account_id", "created_at"),
         # Analytics and the paid-orders reports read orders by the day they were paid.
         Index("ix_orders_account_id_paid_at", "account_id", "paid_at"),
+        # The expiry sweep reads unpaid orders by when they are due to be cancelled.
+        Index(
+            "ix_orders_expires_at",
+            "expires_at",
+            postgresql_where=text("expires_at IS NOT NULL"),
+        ),
     )
 
     number: Mapped[int] = mapped_column(BigInteger)
@@ -86,6 +93,9 @@ class Order(IdMixin, TenantMixin, TimestampMixin, Base):
     paid_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
     fulfilled_at: Mapped[datetime | None]
+    # When the expiry sweep cancels the order if it is still unpaid; NULL once it is settled
+    # or while a cancellation is under way.
+    expires_at: Mapped[datetime | None]
 
 
 class OrderItem(IdMixin, TenantMixin, Base):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -17,6 +18,7 @@ from domain.accounts.schemas import Principal
 from domain.jobs import service as jobs
 from domain.jobs.models import Job
 from domain.orders import repository as repo
+from domain.orders import task_names
 from domain.orders.models import Order, OrderCharge, OrderUpsell
 from domain.orders.pricing import PricedItem
 from domain.orders.schemas import BumpIn, CheckoutCart, UpsellIn
@@ -29,9 +31,16 @@ from domain.orders.service import (
     order_event,
     price_checkout,
 )
-from domain.orders.stripe_gateway import AuthenticationRequired, CardDeclined, StripeGateway
+from domain.orders.stripe_gateway import (
+    AuthenticationRequired,
+    CardDeclined,
+    Intent,
+    StripeGateway,
+    past_key_window,
+)
 from domain.products import service as products
 from domain.shared.errors import Conflict, Forbidden, InvalidInput
+from domain.shared.remote import RemoteError
 
 # Orders whose buyer may still be shown one-click offers: paid, or about to be (the buyer
 # can reach the upsell page before the settling job has run; the charge waits for it).
@@ -178,7 +187,7 @@ def answer_upsell(
     job = jobs.enqueue(
         session,
         account_id=order.account_id,
-        task="payments.charge_upsell",
+        task=task_names.CHARGE_UPSELL,
         arguments={"upsell_id": str(upsell.id)},
     )
     upsell.charge_id, upsell.job_id = charge.id, job.id
@@ -198,21 +207,23 @@ def _upsell_payload(upsell: OrderUpsell, **extra: Any) -> dict[str, Any]:
 
 
 def charge_upsell(
-    session: Session, *, upsell_id: uuid.UUID, gateway: StripeGateway
+    session: Session,
+    *,
+    upsell_id: uuid.UUID,
+    gateway: StripeGateway,
+    first_tried_at: datetime | None = None,
 ) -> dict[str, Any]:
     """Charge an accepted offer on the saved card, once (our key), and record the outcome.
 
-    Waits (NotSettledYet) while the checkout payment is unsettled; an order that ends unpaid
-    cancels the charge. A declined card fails it; `authentication_required` leaves it
-    `requires_action` for the buyer, never a retry.
+    Waits (NotSettledYet, no retry spent) while the checkout payment is unsettled; an order
+    that ends unpaid cancels the charge. A declined card fails it; `authentication_required`
+    leaves it `requires_action` for the buyer, never a retry. A retry first tried longer ago
+    than Stripe keeps keys looks the PaymentIntent up by our id before charging.
     """
-    upsell = repo.upsell_for_update(session, upsell_id)
-    if upsell is None or upsell.charge_id is None:
+    found = _locked_upsell(session, upsell_id)
+    if found is None:
         return {"status": "missing"}
-    order = repo.order_for_update(session, upsell.order_id)
-    charge = repo.charge_of_order(session, upsell.order_id, upsell.charge_id)
-    assert order is not None
-    assert charge is not None
+    upsell, order, charge = found
     if charge.status != "pending":
         return {"status": charge.status}
     if order.status in ("awaiting_payment", "processing"):
@@ -221,31 +232,72 @@ def charge_upsell(
         charge.status = "cancelled"
         order_event(session, order, "upsell.payment_failed", **_upsell_payload(upsell))
         return {"status": "cancelled"}
-    assert order.stripe_customer_id is not None
-    try:
-        intent = gateway.charge_off_session(
-            amount=charge.amount_cents,
-            currency=charge.currency,
-            customer=order.stripe_customer_id,
-            payment_method=order.stripe_payment_method_id,
-            metadata={"order_id": str(order.id), "upsell_id": str(upsell.id)},
-            key=f"upsell:{upsell.id}:charge",
-        )
-    except CardDeclined as exc:
-        charge.stripe_payment_intent_id = exc.payment_intent
-        charge.failure_code = exc.decline_code or exc.code
-        charge.status = "requires_action" if isinstance(exc, AuthenticationRequired) else "failed"
-        order_event(
-            session,
-            order,
-            "upsell.payment_failed",
-            **_upsell_payload(upsell, reason=charge.failure_code),
-        )
-        return {"status": charge.status}
-    if intent.status not in ("succeeded", "canceled", "requires_payment_method"):
-        # A replayed answer is frozen at the first call: read how the payment stands now.
-        intent = gateway.retrieve(intent.id)
+    intent = _known_intent(upsell, order, charge, gateway, first_tried_at)
+    if intent is None:
+        assert order.stripe_customer_id is not None
+        try:
+            intent = gateway.charge_off_session(
+                amount=charge.amount_cents,
+                currency=charge.currency,
+                customer=order.stripe_customer_id,
+                payment_method=order.stripe_payment_method_id,
+                metadata={"order_id": str(order.id), "upsell_id": str(upsell.id)},
+                key=f"upsell:{upsell.id}:charge",
+            )
+        except CardDeclined as exc:
+            charge.stripe_payment_intent_id = exc.payment_intent
+            status = "requires_action" if isinstance(exc, AuthenticationRequired) else "failed"
+            _charge_failed(session, upsell, order, charge, status, exc.decline_code or exc.code)
+            return {"status": charge.status}
+        if intent.status not in ("succeeded", "canceled", "requires_payment_method"):
+            # A replayed answer is frozen at the first call: read how the payment stands now.
+            intent = gateway.retrieve(intent.id)
     charge.stripe_payment_intent_id = intent.id
+    _apply_upsell_intent(session, upsell, order, charge, intent)
+    return {"status": charge.status}
+
+
+def _locked_upsell(
+    session: Session, upsell_id: uuid.UUID
+) -> tuple[OrderUpsell, Order, OrderCharge] | None:
+    """An accepted upsell, its order and its charge, locked."""
+    upsell = repo.upsell_for_update(session, upsell_id)
+    if upsell is None or upsell.charge_id is None:
+        return None
+    order = repo.order_for_update(session, upsell.order_id)
+    charge = repo.charge_of_order(session, upsell.order_id, upsell.charge_id)
+    assert order is not None
+    assert charge is not None
+    return upsell, order, charge
+
+
+def _known_intent(
+    upsell: OrderUpsell,
+    order: Order,
+    charge: OrderCharge,
+    gateway: StripeGateway,
+    first_tried_at: datetime | None,
+) -> Intent | None:
+    """The upsell's PaymentIntent if Stripe already has it: known by id, or found by ours."""
+    if charge.stripe_payment_intent_id is not None:
+        return gateway.retrieve(charge.stripe_payment_intent_id)
+    if not past_key_window(first_tried_at) or order.stripe_customer_id is None:
+        return None
+    return gateway.find_payment_intent(
+        customer=order.stripe_customer_id, metadata_key="upsell_id", value=str(upsell.id)
+    )
+
+
+def _apply_upsell_intent(
+    session: Session, upsell: OrderUpsell, order: Order, charge: OrderCharge, intent: Intent
+) -> None:
+    """Record what the upsell's PaymentIntent says; NotSettledYet while it is processing."""
+    if intent.status == "requires_action":
+        _charge_failed(session, upsell, order, charge, "requires_action", "authentication_required")
+        return
+    if intent.status in ("canceled", "requires_payment_method"):
+        _charge_failed(session, upsell, order, charge, "failed", intent.failure_code)
+        return
     if intent.status != "succeeded":
         raise NotSettledYet(f"upsell payment {intent.status}")
     charge.status, charge.captured_cents = "succeeded", intent.amount_received
@@ -262,4 +314,48 @@ def charge_upsell(
         **_upsell_payload(upsell, amount_cents=intent.amount_received, currency=order.currency),
     )
     session.flush()
-    return {"status": "succeeded"}
+
+
+def _charge_failed(
+    session: Session,
+    upsell: OrderUpsell,
+    order: Order,
+    charge: OrderCharge,
+    status: str,
+    reason: str | None,
+) -> None:
+    """The upsell's charge ends failed (or requires_action) with upsell.payment_failed."""
+    charge.status, charge.failure_code = status, reason
+    order_event(session, order, "upsell.payment_failed", **_upsell_payload(upsell, reason=reason))
+
+
+def give_up_upsell(session: Session, *, upsell_id: uuid.UUID, gateway: StripeGateway) -> None:
+    """The charge job's schedule is spent: one last look at Stripe, else the charge fails."""
+    found = _locked_upsell(session, upsell_id)
+    if found is None or found[2].status != "pending":
+        return
+    upsell, order, charge = found
+    intent = None
+    try:
+        if charge.stripe_payment_intent_id is not None:
+            intent = gateway.retrieve(charge.stripe_payment_intent_id)
+        elif order.stripe_customer_id is not None:
+            intent = gateway.find_payment_intent(
+                customer=order.stripe_customer_id, metadata_key="upsell_id", value=str(upsell.id)
+            )
+    except RemoteError:
+        intent = None
+    if intent is None:
+        _charge_failed(session, upsell, order, charge, "failed", "provider_unavailable")
+        return
+    charge.stripe_payment_intent_id = intent.id
+    try:
+        _apply_upsell_intent(session, upsell, order, charge, intent)
+    except NotSettledYet:
+        # Stripe is still processing the payment: a new job follows it to its end.
+        upsell.job_id = jobs.enqueue(
+            session,
+            account_id=order.account_id,
+            task=task_names.CHARGE_UPSELL,
+            arguments={"upsell_id": str(upsell.id)},
+        ).id

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from domain.jobs import service as jobs
 from domain.orders.models import (
     Order,
     OrderBump,
@@ -121,6 +123,17 @@ def upsell_of(session: Session, order_id: uuid.UUID, step_id: uuid.UUID) -> Orde
     )
 
 
+def upsells_awaiting_charge(session: Session, order_id: uuid.UUID) -> list[uuid.UUID]:
+    """The order's accepted upsells whose charge is still pending."""
+    return list(
+        session.scalars(
+            select(OrderUpsell.id)
+            .join(OrderCharge, OrderCharge.id == OrderUpsell.charge_id)
+            .where(OrderUpsell.order_id == order_id, OrderCharge.status == "pending")
+        )
+    )
+
+
 def upsell_for_update(session: Session, upsell_id: uuid.UUID) -> OrderUpsell | None:
     """An upsell answer, locked until the transaction ends."""
     return session.scalar(
@@ -229,6 +242,67 @@ def charge_of_order(
         OrderCharge.kind == "main" if charge_id is None else OrderCharge.id == charge_id
     )
     return session.scalar(stmt)
+
+
+def lock_expired_orders(
+    session: Session,
+    *,
+    now: datetime,
+    statuses: tuple[str, ...],
+    limit: int,
+    account_ids: Collection[uuid.UUID] | None = None,
+) -> list[Order]:
+    """Orders in one of statuses whose expiry has come, locked (SKIP LOCKED: others are busy)."""
+    stmt = select(Order).where(
+        Order.expires_at.is_not(None), Order.expires_at <= now, Order.status.in_(statuses)
+    )
+    if account_ids is not None:
+        stmt = stmt.where(Order.account_id.in_(account_ids))
+    stmt = stmt.order_by(Order.expires_at).limit(limit).with_for_update(skip_locked=True)
+    return list(session.scalars(stmt).all())
+
+
+def stuck(
+    session: Session, *, expiring: tuple[str, ...], account_ids: Collection[uuid.UUID] | None = None
+) -> list[tuple[str, uuid.UUID, str]]:
+    """Money objects in a pending state that nothing will move: (table, id, status).
+
+    A pending refund or upsell charge needs an unfinished job; an open order needs an
+    unfinished job about it, or (in one of `expiring`) an expiry time for the sweep.
+    """
+    queries = [
+        (
+            select(literal("refunds"), Refund.id, Refund.status).where(
+                Refund.status == "pending", ~jobs.unfinished(Refund.job_id)
+            ),
+            Refund.account_id,
+        ),
+        (
+            select(literal("order_charges"), OrderCharge.id, OrderCharge.status)
+            .join(OrderUpsell, OrderUpsell.charge_id == OrderCharge.id)
+            .where(OrderCharge.status == "pending", ~jobs.unfinished(OrderUpsell.job_id)),
+            OrderCharge.account_id,
+        ),
+        (
+            select(literal("orders"), Order.id, Order.status).where(
+                Order.status.in_(("awaiting_payment", "processing", "payment_failed")),
+                ~jobs.unfinished_about("order_id", Order.id),
+                or_(Order.expires_at.is_(None), Order.status.not_in(expiring)),
+            ),
+            Order.account_id,
+        ),
+    ]
+    rows: list[tuple[str, uuid.UUID, str]] = []
+    for query, account in queries:
+        if account_ids is not None:
+            query = query.where(account.in_(account_ids))
+        rows += [(str(t), i, str(st)) for t, i, st in session.execute(query).all()]
+    return rows
+
+
+def refund_by_stripe_id(session: Session, stripe_refund_id: str) -> Refund | None:
+    """Our refund that Stripe knows by this id."""
+    return session.scalar(select(Refund).where(Refund.stripe_refund_id == stripe_refund_id))
 
 
 def refund_for_update(session: Session, refund_id: uuid.UUID) -> Refund | None:

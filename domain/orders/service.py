@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Collection
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
@@ -16,6 +16,7 @@ from domain.funnels import service as funnels
 from domain.jobs import service as jobs
 from domain.jobs.models import Job
 from domain.orders import repository as repo
+from domain.orders import task_names
 from domain.orders.models import Order, OrderCharge, Refund
 from domain.orders.pricing import PricedCart, price_cart
 from domain.orders.schemas import (
@@ -33,8 +34,9 @@ from domain.products import service as products
 from domain.shared import events
 from domain.shared.db import utcnow
 from domain.shared.errors import AppError, Conflict, InvalidInput, NotFound, ServiceUnavailable
-from domain.shared.remote import FinalRemoteError, RetryableRemoteError, short_retry
+from domain.shared.remote import FinalRemoteError, NotYet, RetryableRemoteError, short_retry
 from domain.shared.schemas import PageParams
+from domain.shared.settings import get_settings
 
 T = TypeVar("T")
 
@@ -220,6 +222,7 @@ def create_order(
         billing_address=data.billing_address.model_dump() if data.billing_address else {},
         customer_token_hash=hash_token(token),
         stripe_customer_id=intent.customer,
+        expires_at=utcnow() + payment_timeout(),
     )
     charge = OrderCharge(
         id=uuid.uuid4(),
@@ -235,7 +238,7 @@ def create_order(
     job = jobs.enqueue(
         session,
         account_id=account_id,
-        task="payments.settle_order",
+        task=task_names.SETTLE_ORDER,
         arguments={"order_id": str(order.id)},
     )
     order_event(
@@ -248,13 +251,24 @@ def create_order(
     return order, charge, job, token
 
 
-class NotSettledYet(RetryableRemoteError):
-    """The buyer has not finished paying: look again later."""
+class NotSettledYet(NotYet):
+    """The buyer has not finished paying: look again later (no retry spent)."""
 
 
 # Orders whose payment may still change: a declined buyer may try another card on the same
 # PaymentIntent, so a failed order stays open to a later success or cancellation.
 OPEN_STATUSES = ("awaiting_payment", "processing", "payment_failed")
+# Open orders that expire (ORDER_PAYMENT_TIMEOUT_MINUTES) and are cancelled. A `processing`
+# payment is the bank deciding on money the buyer sent: it is followed to its end, never
+# cancelled.
+EXPIRING_STATUSES = ("awaiting_payment", "payment_failed")
+# An expired order whose cancellation failed is looked at again this much later.
+EXPIRY_RECHECK = timedelta(hours=1)
+
+
+def payment_timeout() -> timedelta:
+    """How long an order may stay unpaid before it is cancelled."""
+    return timedelta(minutes=get_settings().order_payment_timeout_minutes)
 
 
 def order_event(session: Session, order: Order, type_: str, **extra: Any) -> None:
@@ -274,15 +288,23 @@ def order_event(session: Session, order: Order, type_: str, **extra: Any) -> Non
     )
 
 
-def _apply_intent(session: Session, order: Order, charge: OrderCharge, intent: Intent) -> None:
+def _apply_intent(
+    session: Session,
+    order: Order,
+    charge: OrderCharge,
+    intent: Intent,
+    cancel_reason: str = "requested",
+) -> None:
     """Move an open order to what its PaymentIntent says; NotSettledYet while undecided."""
     now = utcnow()
     if intent.status == "succeeded":
         order.status, order.payment_status, order.paid_at = "paid", "paid", now
+        order.expires_at = None
         order.stripe_payment_method_id = intent.payment_method
         order.stripe_customer_id = intent.customer or order.stripe_customer_id
         charge.status, charge.captured_cents = "succeeded", intent.amount_received
         charge.stripe_charge_id, charge.failure_code = intent.latest_charge, None
+        _wake_upsell_charges(session, order)
         order_event(
             session,
             order,
@@ -293,14 +315,30 @@ def _apply_intent(session: Session, order: Order, charge: OrderCharge, intent: I
         )
     elif intent.status == "canceled":
         order.status, charge.status, order.cancelled_at = "cancelled", "cancelled", now
-        order_event(session, order, "order.cancelled")
+        order.expires_at = None
+        order_event(session, order, "order.cancelled", reason=cancel_reason)
     elif intent.status == "requires_payment_method" and intent.failure_code:
         if order.status != "payment_failed":
             order.status, order.payment_status = "payment_failed", "failed"
             charge.status, charge.failure_code = "failed", intent.failure_code
             order_event(session, order, "order.payment_failed", reason=intent.failure_code)
+    elif intent.status == "processing":
+        order.status = "processing"  # committed with the wait: the expiry sweep leaves it be
+        raise NotSettledYet("payment processing")
     elif order.status != "payment_failed":
         raise NotSettledYet(f"payment {intent.status}")
+
+
+def _wake_upsell_charges(session: Session, order: Order) -> None:
+    """Upsells accepted while the checkout was being paid are charged now, not at their next
+    look (which may be an hour away); the waiting job then finds the charge done."""
+    for upsell_id in repo.upsells_awaiting_charge(session, order.id):
+        jobs.enqueue(
+            session,
+            account_id=order.account_id,
+            task=task_names.CHARGE_UPSELL,
+            arguments={"upsell_id": str(upsell_id)},
+        )
 
 
 def locked_order(session: Session, account_id: uuid.UUID, order_id: uuid.UUID) -> Order:
@@ -327,15 +365,76 @@ def settle_order(
     """Bring an order in line with its PaymentIntent as Stripe has it now (idempotent).
 
     Paid and cancelled are final; an unconfirmed or processing payment raises NotSettledYet
-    so the job looks again later.
+    so the job looks again later, until the order is past its payment timeout: then the
+    expiry sweep cancels it and this job stops looking.
     """
     order, charge = _locked_open_order(session, order_id)
     if order is None or charge is None:
         return {"status": order.status if order else "missing"}
     assert charge.stripe_payment_intent_id is not None
-    _apply_intent(session, order, charge, gateway.retrieve(charge.stripe_payment_intent_id))
+    try:
+        _apply_intent(session, order, charge, gateway.retrieve(charge.stripe_payment_intent_id))
+    except NotSettledYet:
+        expired = utcnow() >= order.created_at + payment_timeout()
+        if order.status in EXPIRING_STATUSES and expired:
+            return {"status": order.status, "left_to": "expiry"}
+        raise
     session.flush()
     return {"status": order.status}
+
+
+def expire_unpaid(
+    session: Session,
+    *,
+    now: datetime,
+    limit: int = 200,
+    account_ids: Collection[uuid.UUID] | None = None,
+) -> int:
+    """Queue the cancellation of orders still unpaid past their timeout; how many (beat).
+
+    account_ids narrows the sweep (the simulated-time tests run it for their accounts only).
+    """
+    due = repo.lock_expired_orders(
+        session, now=now, statuses=EXPIRING_STATUSES, limit=limit, account_ids=account_ids
+    )
+    for order in due:
+        order.expires_at = None  # a cancellation is under way; its failure sets it again
+        jobs.enqueue(
+            session,
+            account_id=order.account_id,
+            task=task_names.CANCEL_ORDER,
+            arguments={"order_id": str(order.id), "reason": "expired"},
+        )
+    return len(due)
+
+
+def stuck_money(
+    session: Session, *, account_ids: Collection[uuid.UUID] | None = None
+) -> list[tuple[str, uuid.UUID, str]]:
+    """Refunds, charges and orders left pending with nothing that will move them (none, ever)."""
+    return repo.stuck(session, expiring=EXPIRING_STATUSES, account_ids=account_ids)
+
+
+def settle_failed(session: Session, *, order_id: uuid.UUID) -> None:
+    """A settling job gave up: a payment the bank is processing gets a new job to follow it.
+
+    Unpaid orders need none: the expiry sweep ends them.
+    """
+    order = repo.order_for_update(session, order_id)
+    if order is not None and order.status == "processing":
+        jobs.enqueue(
+            session,
+            account_id=order.account_id,
+            task=task_names.SETTLE_ORDER,
+            arguments={"order_id": str(order.id)},
+        )
+
+
+def cancel_failed(session: Session, *, order_id: uuid.UUID) -> None:
+    """A cancellation gave up (Stripe unreachable): the expiry sweep tries again later."""
+    order = repo.order_for_update(session, order_id)
+    if order is not None and order.status in OPEN_STATUSES:
+        order.expires_at = utcnow() + EXPIRY_RECHECK
 
 
 def request_cancel(
@@ -351,20 +450,29 @@ def request_cancel(
     job = jobs.enqueue(
         session,
         account_id=account_id,
-        task="payments.cancel_order",
+        task=task_names.CANCEL_ORDER,
         arguments={"order_id": str(order.id)},
     )
     return order, job
 
 
 def cancel_order(
-    session: Session, *, order_id: uuid.UUID, gateway: StripeGateway
+    session: Session, *, order_id: uuid.UUID, gateway: StripeGateway, reason: str = "requested"
 ) -> dict[str, Any]:
-    """Cancel the PaymentIntent, then settle from it: a buyer who paid meanwhile stays paid."""
+    """Cancel the PaymentIntent, then settle from it: a buyer who paid meanwhile stays paid.
+
+    reason: `requested` (the merchant) or `expired` (unpaid past the timeout).
+    """
     order, charge = _locked_open_order(session, order_id)
     if order is None or charge is None:
         return {"status": order.status if order else "missing"}
     assert charge.stripe_payment_intent_id is not None
+    intent = gateway.retrieve(charge.stripe_payment_intent_id)
+    if intent.status in ("processing", "succeeded", "canceled"):
+        # The buyer has paid (or the bank is deciding): never cancel that; follow it.
+        _apply_intent(session, order, charge, intent, cancel_reason=reason)
+        session.flush()
+        return {"status": order.status}
     try:
         intent = gateway.cancel(
             payment_intent=charge.stripe_payment_intent_id, key=f"order:{order.id}:cancel"
@@ -372,7 +480,7 @@ def cancel_order(
     except FinalRemoteError:
         # Stripe refuses to cancel a PaymentIntent that succeeded (or is canceled already).
         intent = gateway.retrieve(charge.stripe_payment_intent_id)
-    _apply_intent(session, order, charge, intent)
+    _apply_intent(session, order, charge, intent, cancel_reason=reason)
     session.flush()
     return {"status": order.status}
 
@@ -425,50 +533,11 @@ def request_refund(
     job = jobs.enqueue(
         session,
         account_id=account_id,
-        task="payments.refund",
+        task=task_names.REFUND,
         arguments={"refund_id": str(refund.id)},
     )
     refund.job_id = job.id
     return refund, job
-
-
-def execute_refund(
-    session: Session, *, refund_id: uuid.UUID, gateway: StripeGateway
-) -> dict[str, Any]:
-    """Refund at Stripe once (our key), then record it; a refusal gives the amount back."""
-    refund = repo.refund_for_update(session, refund_id)
-    if refund is None or refund.status != "pending":
-        return {"status": refund.status if refund else "missing"}
-    order = repo.order_for_update(session, refund.order_id)
-    charge = repo.charge_of_order(session, refund.order_id, refund.charge_id)
-    assert order is not None
-    assert charge is not None
-    assert charge.stripe_payment_intent_id is not None
-    try:
-        refund.stripe_refund_id = gateway.refund(
-            payment_intent=charge.stripe_payment_intent_id,
-            amount=refund.amount_cents,
-            key=f"refund:{refund.id}",
-        )
-    except FinalRemoteError as exc:
-        refund.status, refund.failure_reason = "failed", str(exc)
-        repo.release_refund(session, charge.id, refund.amount_cents)
-        session.flush()
-        return {"status": "failed"}
-    refund.status = "succeeded"
-    session.flush()
-    captured, refunded = repo.money_of(session, order.id)
-    order.payment_status = "refunded" if refunded >= captured else "partially_refunded"
-    order_event(
-        session,
-        order,
-        "order.refunded",
-        refund_id=str(refund.id),
-        amount_cents=refund.amount_cents,
-        currency=order.currency,
-    )
-    session.flush()
-    return {"status": "succeeded"}
 
 
 def list_refunds(
@@ -543,25 +612,37 @@ SETTLING_EVENTS = frozenset(
 
 
 def receive_stripe_event(session: Session, event: Any) -> dict[str, Any]:
-    """Store a verified Stripe event once and, if it concerns an order, queue its settling.
+    """Store a verified Stripe event once and queue what it calls for.
 
-    A redelivered event changes nothing. The job re-reads the PaymentIntent, so events that
-    arrive late or out of order cannot move an order backwards.
+    A redelivered event changes nothing. An event about a checkout's PaymentIntent queues its
+    order's settling; one about a refund queues the refund's sync. The jobs re-read Stripe,
+    so events that arrive late or out of order cannot move anything backwards.
     """
+    from domain.orders import refunds  # refunds builds on this module
+
     data = event.to_dict() if hasattr(event, "to_dict") else dict(event)
     if not repo.store_event(session, data["id"], data["type"], data):
         return {"duplicate": True}
-    obj = data.get("data", {}).get("object", {})
-    pi_id = obj.get("payment_intent") if obj.get("object") == "charge" else obj.get("id")
-    charge = repo.charge_by_intent(session, pi_id) if data["type"] in SETTLING_EVENTS else None
     job_id = None
-    if charge is not None and charge.kind == "main":
-        job = jobs.enqueue(
-            session,
-            account_id=charge.account_id,
-            task="payments.settle_order",
-            arguments={"order_id": str(charge.order_id), "stripe_event": data["id"]},
-        )
-        job_id = str(job.id)
+    if data["type"] in refunds.REFUND_EVENTS:
+        job_id = refunds.on_stripe_event(session, data)
+    elif data["type"] in SETTLING_EVENTS:
+        job_id = _settle_for_event(session, data)
     repo.mark_event_processed(session, data["id"], utcnow())
     return {"duplicate": False, "job_id": job_id}
+
+
+def _settle_for_event(session: Session, data: dict[str, Any]) -> str | None:
+    """Queue the settling of the order whose checkout PaymentIntent the event is about."""
+    obj = data.get("data", {}).get("object", {})
+    pi_id = obj.get("payment_intent") if obj.get("object") == "charge" else obj.get("id")
+    charge = repo.charge_by_intent(session, pi_id)
+    if charge is None or charge.kind != "main":
+        return None
+    job = jobs.enqueue(
+        session,
+        account_id=charge.account_id,
+        task=task_names.SETTLE_ORDER,
+        arguments={"order_id": str(charge.order_id), "stripe_event": data["id"]},
+    )
+    return str(job.id)

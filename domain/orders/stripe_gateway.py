@@ -9,11 +9,13 @@ errors, 5xx, 429 and Stripe's 409 "request in progress" retryable.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, TypeVar
 
 import stripe
 
+from domain.shared.db import utcnow
 from domain.shared.errors import AppError
 from domain.shared.remote import FinalRemoteError, RemoteError, RetryableRemoteError
 from domain.shared.settings import Settings, get_settings
@@ -76,6 +78,29 @@ class Intent:
             latest_charge=_id_of(pi.get("latest_charge")),
             failure_code=error.get("decline_code") or error.get("code"),
             metadata=dict(pi.get("metadata") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class RefundState:
+    """What we keep of a Stripe refund."""
+
+    id: str
+    status: str  # pending, requires_action, succeeded, failed, canceled
+    amount: int
+    failure_reason: str | None
+    metadata: dict[str, str]
+
+    @classmethod
+    def of(cls, refund: Any) -> RefundState:
+        """From the Stripe object."""
+        r = refund.to_dict()
+        return cls(
+            id=r["id"],
+            status=r["status"],
+            amount=r["amount"],
+            failure_reason=r.get("failure_reason"),
+            metadata=dict(r.get("metadata") or {}),
         )
 
 
@@ -199,10 +224,54 @@ class StripeGateway:
         }
         return Intent.of(self._call(self._client.v1.payment_intents.create, params=params, key=key))
 
-    def refund(self, *, payment_intent: str, amount: int, key: str) -> str:
-        """Refund part or all of a PaymentIntent's charge; the refund's id."""
-        params = {"payment_intent": payment_intent, "amount": amount}
-        return str(self._call(self._client.v1.refunds.create, params=params, key=key)["id"])
+    def find_payment_intent(self, *, customer: str, metadata_key: str, value: str) -> Intent | None:
+        """The customer's PaymentIntent whose metadata names our id, if Stripe has one.
+
+        A list, not the Search API: search is eventually consistent, the list is not.
+        """
+        listing = self._call(
+            self._client.v1.payment_intents.list, params={"customer": customer, "limit": 100}
+        )
+        for pi in self._each(listing):
+            if Intent.of(pi).metadata.get(metadata_key) == value:
+                return Intent.of(pi)
+        return None
+
+    def refund(
+        self,
+        *,
+        payment_intent: str,
+        amount: int,
+        key: str,
+        metadata: dict[str, str] | None = None,
+    ) -> RefundState:
+        """Refund part or all of a PaymentIntent's charge; Stripe's first answer about it."""
+        params = {"payment_intent": payment_intent, "amount": amount, "metadata": metadata or {}}
+        return RefundState.of(self._call(self._client.v1.refunds.create, params=params, key=key))
+
+    def retrieve_refund(self, refund: str) -> RefundState:
+        """A refund as Stripe has it now."""
+        return RefundState.of(self._call(self._client.v1.refunds.retrieve, refund, params={}))
+
+    def find_refund(
+        self, *, payment_intent: str, metadata_key: str, value: str
+    ) -> RefundState | None:
+        """The PaymentIntent's refund whose metadata names our id, if Stripe has one."""
+        listing = self._call(
+            self._client.v1.refunds.list, params={"payment_intent": payment_intent, "limit": 100}
+        )
+        for refund in self._each(listing):
+            if RefundState.of(refund).metadata.get(metadata_key) == value:
+                return RefundState.of(refund)
+        return None
+
+    @staticmethod
+    def _each(listing: Any) -> Any:
+        """Every item of a list answer, fetching further pages (errors translated)."""
+        try:
+            yield from listing.auto_paging_iter()
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
 
     def parse_event(self, payload: bytes, signature: str | None, secret: str) -> Any:
         """A webhook event whose signature checks out and is fresh; 400 if not."""
@@ -212,6 +281,17 @@ class StripeGateway:
             raise AppError("The Stripe signature does not match", code="invalid_signature") from exc
         except ValueError as exc:
             raise AppError("The event is not valid JSON", code="invalid_payload") from exc
+
+
+def past_key_window(first_tried_at: datetime | None) -> bool:
+    """Whether Stripe may have forgotten an idempotency key first sent at first_tried_at.
+
+    Stripe keeps keys for at least 24 hours; STRIPE_KEY_WINDOW_HOURS leaves a margin.
+    """
+    if first_tried_at is None:
+        return False
+    window = timedelta(hours=get_settings().stripe_key_window_hours)
+    return utcnow() - first_tried_at >= window
 
 
 @lru_cache(maxsize=1)

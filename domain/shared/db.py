@@ -45,9 +45,18 @@ class Base(DeclarativeBase):
     }
 
 
+_clock: Callable[[], datetime] | None = None
+
+
 def utcnow() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)
+    """The current time, timezone-aware UTC (from the injected clock, if one is set)."""
+    return _clock() if _clock is not None else datetime.now(UTC)
+
+
+def set_clock(clock: Callable[[], datetime] | None) -> None:
+    """Make utcnow() read clock (None: the real one); for tests that simulate hours in-process."""
+    global _clock
+    _clock = clock
 
 
 class IdMixin:

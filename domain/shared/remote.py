@@ -42,6 +42,15 @@ class FinalRemoteError(RemoteError):
     """Trying again will not help (other 4xx, declines)."""
 
 
+class NotYet(Exception):
+    """What a job waits for has not happened yet (a checkout still being paid).
+
+    Raised by a job body, it commits what the body did so far and looks again later on the
+    wait schedule, spending no attempt: waiting is bounded by the business (an unpaid order
+    expires), not by the retry budget.
+    """
+
+
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
     if not value:

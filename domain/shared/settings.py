@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.shared.durations import parse_schedule
+
 DEFAULT_SECRET_KEY = "dev-secret-change-me-dev-secret-change-me"  # noqa: S105 - refused outside development
 
 
@@ -54,10 +56,20 @@ class Settings(BaseSettings):
 
     outbox_relay_grace_seconds: int = Field(default=5, ge=0)
     job_requeue_after_seconds: int = Field(default=1800, gt=0)
-    job_max_attempts: int = Field(default=8, gt=0)
-    retry_backoff_base_seconds: float = Field(default=2.0, gt=0)
-    retry_backoff_cap_seconds: float = Field(default=6 * 3600.0, gt=0)
-    celery_max_countdown_seconds: int = Field(default=900, gt=0)
+    # Retry schedules per kind of work (see domain/jobs/schedules.py). The payments one must
+    # end inside Stripe's 24-hour idempotency window, jitter included (checked below).
+    retry_schedule_payments: str = "1m,5m,15m,30m,1h,2h,3h,5h,8h"
+    retry_schedule_webhooks: str = "5s,5m,30m,2h,5h,10h,10h"
+    retry_schedule_integrations: str = "1m,5m,30m,2h,5h,10h,10h"
+    retry_schedule_default: str = "10s,1m,5m,30m,2h,6h"
+    retry_jitter: float = Field(default=0.1, ge=0, lt=1)
+    # Looking again at something expected (a checkout being paid): the last wait repeats.
+    wait_schedule: str = "5s,15s,1m,5m,15m,1h"
+    celery_max_countdown_seconds: int = Field(default=60, ge=0)
+    # A money call first tried this long ago may be past Stripe's memory of its key: look
+    # the object up by our id in its metadata before calling again.
+    stripe_key_window_hours: float = Field(default=23.0, gt=0, le=24)
+    order_payment_timeout_minutes: int = Field(default=120, gt=0)
     broker_visibility_timeout_seconds: int = Field(default=3600, gt=0)
     broker_publish_timeout_seconds: float = Field(default=2.0, gt=0)
 
@@ -79,6 +91,20 @@ class Settings(BaseSettings):
         """A job waiting out a Celery countdown must not look lost to the sweep."""
         if self.job_requeue_after_seconds <= self.celery_max_countdown_seconds:
             raise ValueError("JOB_REQUEUE_AFTER_SECONDS must exceed CELERY_MAX_COUNTDOWN_SECONDS")
+        return self
+
+    @model_validator(mode="after")
+    def _schedules_valid(self) -> Settings:
+        """Every schedule parses, and payments retries end while Stripe remembers the key."""
+        for name in ("payments", "webhooks", "integrations", "default"):
+            parse_schedule(getattr(self, f"retry_schedule_{name}"))
+        parse_schedule(self.wait_schedule)
+        longest = sum(parse_schedule(self.retry_schedule_payments)) * (1 + self.retry_jitter)
+        if longest >= self.stripe_key_window_hours * 3600:
+            raise ValueError(
+                "RETRY_SCHEDULE_PAYMENTS (with RETRY_JITTER) must end within "
+                "STRIPE_KEY_WINDOW_HOURS of the first attempt"
+            )
         return self
 
     @property

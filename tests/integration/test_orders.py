@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from domain.orders import refunds
 from domain.orders import service as orders
 from domain.orders.models import Order, OrderBump, OrderCharge, OrderItem, StripeEvent
 from domain.orders.stripe_gateway import gateway
@@ -420,7 +421,7 @@ def _paid(client: Any, tenant: Any, checkout: Any, standin: Any) -> dict[str, An
 
 def _run_refund(refund_id: str) -> dict[str, Any]:
     with unit_of_work() as session:
-        return orders.execute_refund(session, refund_id=uuid.UUID(refund_id), gateway=gateway())
+        return refunds.execute_refund(session, refund_id=uuid.UUID(refund_id), gateway=gateway())
 
 
 def test_partial_then_full_refund(client: Any, tenant: Any, checkout: Any, standin: Any) -> None:

@@ -39,7 +39,8 @@ def payments_worker(stripe_server: Any) -> Iterator[CeleryWorker]:
         **os.environ,
         "STRIPE_API_BASE": stripe_server.base_url,
         "STRIPE_TIMEOUT_SECONDS": "1",
-        "RETRY_BACKOFF_BASE_SECONDS": "0.2",
+        "RETRY_SCHEDULE_PAYMENTS": "0.2s,0.4s,0.8s,1.6s,3s,5s,5s",
+        "WAIT_SCHEDULE": "0.2s,0.5s,1s",
     }
     worker = CeleryWorker(env, name="payments")
     worker.start()

@@ -95,7 +95,7 @@ def test_the_same_key_never_moves_money_twice(
     assert len({c.id for c in charges}) == 1
     assert standin.captured_for_customer(customer) == 4900 + 1000
     refunds = {
-        gateway.refund(payment_intent=pi_id, amount=900, key="refund-once") for _ in range(2)
+        gateway.refund(payment_intent=pi_id, amount=900, key="refund-once").id for _ in range(2)
     }
     assert len(refunds) == 1
     assert standin.refunded_for_customer(customer) == 900

@@ -3,10 +3,12 @@
 1. A short transaction marks the job running and counts the attempt.
 2. The work runs in a second transaction that holds the job's row lock, and commits its
    changes together with the job's result: a duplicate delivery finds the job locked or
-   finished and does nothing.
+   finished and does nothing. A body that raises NotYet commits what it did and looks
+   again later on the wait schedule, spending no attempt.
 3. On failure the work is rolled back; a retryable failure puts the job back in the queue
-   (a Celery retry for waits of minutes, a due-dated outbox row for longer ones), a final
-   one marks it failed.
+   after the wait its kind of work's schedule sets (domain/jobs/schedules.py); a final one,
+   or a spent schedule, marks it failed and lets the task put its business object in a
+   final state (on_failure) in the same transaction.
 """
 
 from __future__ import annotations
@@ -24,18 +26,15 @@ from domain.jobs import service as jobs
 from domain.jobs.models import Job
 from domain.jobs.queues import queue_for
 from domain.shared.db import unit_of_work
-from domain.shared.remote import (
-    RemoteError,
-    RetryableRemoteError,
-    backoff_seconds,
-    classify_exception,
-)
+from domain.shared.remote import NotYet, RemoteError, RetryableRemoteError, classify_exception
 from domain.shared.settings import get_settings
 from workers.celery_app import celery_app
 
 log = logging.getLogger(__name__)
 
 JobBody = Callable[[Session, Job], dict[str, Any] | None]
+# Puts the job's business object in a final state when the job fails for good.
+OnFailure = Callable[[Session, Job], None]
 
 
 def _classify(exc: Exception) -> RemoteError:
@@ -45,56 +44,76 @@ def _classify(exc: Exception) -> RemoteError:
     return classify_exception(exc)
 
 
-def run_job(task: Task[Any, Any], job_id: uuid.UUID, body: JobBody) -> None:
-    """Run body for the job once in effect, recording its state; retry or fail on errors."""
-    with unit_of_work() as session:
-        if jobs.start_attempt(session, job_id) is None:
-            return  # finished already, or another worker is on it
+def _attempt(job_id: uuid.UUID, body: JobBody) -> float | RemoteError | None:
+    """Run the body once: None when done, the wait's seconds after NotYet, or the error."""
     try:
         with unit_of_work() as session:
             job = jobs.lock_for_run(session, job_id)
             if job is None:
-                return
-            jobs.succeed(job, body(session, job))
-        return
+                return None
+            try:
+                jobs.succeed(job, body(session, job))
+                return None
+            except NotYet as exc:
+                delay = jobs.wait(job)
+                jobs.schedule_retry(session, job, f"waiting: {exc}", delay_seconds=delay)
+                return delay
     except Exception as exc:
         error = _classify(exc)
-        log.warning(
-            "job %s (%s) failed: %s",
-            job_id,
-            task.name,
-            error,
-            exc_info=not isinstance(exc, RemoteError),
-        )
+        log.warning("job %s failed: %s", job_id, error, exc_info=not isinstance(exc, RemoteError))
+        return error
 
-    settings = get_settings()
+
+def run_job(
+    task: Task[Any, Any], job_id: uuid.UUID, body: JobBody, on_failure: OnFailure | None = None
+) -> None:
+    """Run body for the job once in effect, recording its state; retry, wait or fail."""
     with unit_of_work() as session:
-        job = jobs.lock_unfinished(session, job_id)
-        if job is None:
-            return
-        if not error.retryable or job.attempts >= job.max_attempts:
-            suffix = "" if not error.retryable else f" (gave up after {job.attempts} attempts)"
-            jobs.fail(job, f"{error}{suffix}")
-            return
-        delay = error.retry_after or backoff_seconds(
-            job.attempts,
-            base=settings.retry_backoff_base_seconds,
-            cap=settings.retry_backoff_cap_seconds,
-        )
-        via_outbox = delay > settings.celery_max_countdown_seconds
-        jobs.schedule_retry(session, job, str(error), delay_seconds=delay, via_outbox=via_outbox)
-    if not via_outbox:
+        if jobs.start_attempt(session, job_id) is None:
+            return  # finished already, or another worker is on it
+    outcome = _attempt(job_id, body)
+    if outcome is None:
+        return
+    if isinstance(outcome, float):
+        delay: float = outcome
+    else:
+        with unit_of_work() as session:
+            job = jobs.lock_unfinished(session, job_id)
+            if job is None:
+                return
+            next_delay = (
+                jobs.next_retry_delay(job, outcome.retry_after) if outcome.retryable else None
+            )
+            if next_delay is None:
+                spent = f" (gave up after {job.attempts} attempts)" if outcome.retryable else ""
+                jobs.fail(job, f"{outcome}{spent}")
+                if on_failure is not None:
+                    on_failure(session, job)
+                return
+            delay = next_delay
+            jobs.schedule_retry(session, job, str(outcome), delay_seconds=delay)
+    if delay <= get_settings().celery_max_countdown_seconds:
+        # A short wait is a Celery countdown; a longer one is the outbox row written above.
         raise task.retry(countdown=delay, max_retries=None)
 
 
-def job_task(name: str) -> Callable[[JobBody], Task[Any, Any]]:
+# Every job task's body and failure hook by task name: what the in-process runner of the
+# simulated-time tests calls, and one place that lists the job tasks.
+JOB_TASKS: dict[str, tuple[JobBody, OnFailure | None]] = {}
+
+
+def job_task(
+    name: str, *, on_failure: OnFailure | None = None
+) -> Callable[[JobBody], Task[Any, Any]]:
     """Register body as the Celery task 'name' ('<context>.<verb>'), taking a job id."""
 
     def register(body: JobBody) -> Task[Any, Any]:
+        JOB_TASKS[name] = (body, on_failure)
+
         @celery_app.task(name=name, bind=True, queue=queue_for(name), max_retries=None)
         def run(self: Task[Any, Any], /, job_id: str, **_arguments: Any) -> None:
             # The arguments travel in the message for operators (Flower); the job row is the truth.
-            run_job(self, uuid.UUID(job_id), body)
+            run_job(self, uuid.UUID(job_id), body, on_failure)
 
         return run
 

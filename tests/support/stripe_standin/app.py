@@ -42,11 +42,13 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("POST", r"/v1/customers", "customers.create"),
         ("GET", rf"/v1/customers/{_ID}", "customers.retrieve"),
         ("POST", r"/v1/payment_intents", "payment_intents.create"),
+        ("GET", r"/v1/payment_intents", "payment_intents.list"),
         ("GET", rf"/v1/payment_intents/{_ID}", "payment_intents.retrieve"),
         ("POST", rf"/v1/payment_intents/{_ID}", "payment_intents.update"),
         ("POST", rf"/v1/payment_intents/{_ID}/confirm", "payment_intents.confirm"),
         ("POST", rf"/v1/payment_intents/{_ID}/cancel", "payment_intents.cancel"),
         ("POST", r"/v1/refunds", "refunds.create"),
+        ("GET", r"/v1/refunds", "refunds.list"),
         ("GET", rf"/v1/refunds/{_ID}", "refunds.retrieve"),
         ("GET", rf"/v1/charges/{_ID}", "charges.retrieve"),
         ("GET", rf"/v1/payment_methods/{_ID}", "payment_methods.retrieve"),
@@ -165,6 +167,11 @@ class StripeApp:
         with self.lock:
             self.faults.clear()
             self.records.clear()
+            self.saved.clear()
+
+    def forget_idempotency_keys(self) -> None:
+        """Forget every saved answer, as Stripe does with a key after 24 hours."""
+        with self.lock:
             self.saved.clear()
 
     def add_fault(self, rule: FaultRule) -> None:

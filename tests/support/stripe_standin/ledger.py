@@ -174,6 +174,10 @@ REFUND_CREATE: Schema = {
     "instructions_email": "string",
 }
 
+_LIST: Schema = {**_EXPAND, "limit": "integer", "starting_after": "string"}
+REFUND_LIST: Schema = {**_LIST, "payment_intent": "string", "charge": "string"}
+PI_LIST: Schema = {**_LIST, "customer": "string"}
+
 
 def new_id(prefix: str, length: int = 24) -> str:
     """An id like Stripe's: prefix, underscore, random letters and digits."""
@@ -218,6 +222,7 @@ class Ledger:
             self._saved_off_session: set[str] = set()  # set up for off-session payments
             self._override: dict[str, Decline] = {}  # decline_future_charges
             self._hold_confirms = 0
+            self._hold_refunds = 0
             self._outbox: list[dict[str, Any]] = []
 
     # ----------------------------------------------------------------- dispatching
@@ -1013,7 +1018,7 @@ class Ledger:
             "reason": p.get("reason"),
             "receipt_number": None,
             "source_transfer_reversal": None,
-            "status": "succeeded",
+            "status": "pending" if self._take_refund_hold() else "succeeded",
             "transfer_reversal": None,
         }
         self.refunds[refund["id"]] = refund
@@ -1022,6 +1027,50 @@ class Ledger:
         self._emit("refund.created", refund, ctx)
         self._emit("charge.refunded", charge, ctx)
         return self._answer(refund, p.get("expand"))
+
+    def _take_refund_hold(self) -> bool:
+        """Whether this refund is one of those hold_next_refunds asked to stay pending."""
+        if self._hold_refunds > 0:
+            self._hold_refunds -= 1
+            return True
+        return False
+
+    def _page(self, items: list[dict[str, Any]], p: dict[str, Any], url: str) -> dict[str, Any]:
+        """A list object as Stripe answers it: newest first, `limit` items after a cursor."""
+        newest_first = sorted(items, key=lambda o: o["created"], reverse=True)
+        ids = [o["id"] for o in newest_first]
+        start = ids.index(p["starting_after"]) + 1 if p.get("starting_after") in ids else 0
+        limit = max(1, min(int(p.get("limit") or 10), 100))
+        page = newest_first[start : start + limit]
+        return {
+            "object": "list",
+            "data": [self._answer(o, p.get("expand")) for o in page],
+            "has_more": start + limit < len(ids),
+            "url": url,
+        }
+
+    def _op_refunds_list(
+        self, _id: str | None, raw: dict[str, Any], _ctx: Context
+    ) -> dict[str, Any]:
+        p = validate(raw, REFUND_LIST)
+        items = [
+            r
+            for r in self.refunds.values()
+            if p.get("payment_intent") in (None, r["payment_intent"])
+            and p.get("charge") in (None, r["charge"])
+        ]
+        return self._page(items, p, "/v1/refunds")
+
+    def _op_payment_intents_list(
+        self, _id: str | None, raw: dict[str, Any], _ctx: Context
+    ) -> dict[str, Any]:
+        p = validate(raw, PI_LIST)
+        items = [
+            pi
+            for pi in self.payment_intents.values()
+            if p.get("customer") in (None, pi["customer"])
+        ]
+        return self._page(items, p, "/v1/payment_intents")
 
     def _op_refunds_retrieve(
         self, re_id: str, raw: dict[str, Any], _ctx: Context
@@ -1115,6 +1164,40 @@ class Ledger:
                     self._emit("charge.failed", charge, ctx)
                     self._emit("payment_intent.payment_failed", pi, ctx)
                 return copy.deepcopy(pi)
+        finally:
+            self.flush_events()
+
+    def hold_next_refunds(self, n: int = 1) -> None:
+        """The next n refunds are created `pending` until finish_refund (as a bank may)."""
+        with self.lock:
+            self._hold_refunds += n
+
+    def finish_refund(
+        self, re_id: str, *, succeed: bool = True, reason: str = "expired_or_canceled_card"
+    ) -> dict[str, Any]:
+        """A pending refund succeeds or fails; a succeeded one can still fail later, as at Stripe.
+
+        A failed refund gives its amount back to the charge and sends `refund.failed`.
+        """
+        ctx = Context()
+        try:
+            with self.lock:
+                refund = self.refunds[re_id]
+                if refund["status"] not in ("pending", "succeeded") or (
+                    succeed and refund["status"] != "pending"
+                ):
+                    raise ValueError(f"{re_id} is {refund['status']}")
+                if succeed:
+                    refund["status"] = "succeeded"
+                else:
+                    charge = self.charges[refund["charge"]]
+                    charge["amount_refunded"] -= refund["amount"]
+                    charge["refunded"] = False
+                    refund.update(status="failed", failure_reason=reason)
+                    self._emit("refund.failed", refund, ctx)
+                self._emit("refund.updated", refund, ctx)
+                self._emit("charge.refund.updated", refund, ctx)
+                return copy.deepcopy(refund)
         finally:
             self.flush_events()
 

@@ -402,6 +402,22 @@ class StripeStandin:
         """Settle a `processing` PaymentIntent."""
         return self.ledger.finish_processing(pi_id, succeed=succeed)
 
+    def hold_next_refunds(self, n: int = 1) -> None:
+        """The next n refunds are created `pending` (see finish_refund)."""
+        self.ledger.hold_next_refunds(n)
+
+    def finish_refund(
+        self, re_id: str, *, succeed: bool = True, reason: str = ""
+    ) -> dict[str, Any]:
+        """A pending refund succeeds or fails; a succeeded one fails (`refund.failed`)."""
+        return self.ledger.finish_refund(
+            re_id, succeed=succeed, reason=reason or "expired_or_canceled_card"
+        )
+
+    def forget_idempotency_keys(self) -> None:
+        """Forget every idempotency key, as Stripe does after 24 hours."""
+        self.app.forget_idempotency_keys()
+
     def decline_future_charges(self, pm_id: str, **decline: str) -> None:
         """Charges on this PaymentMethod decline from now on (code, decline_code, message)."""
         self.ledger.decline_future_charges(pm_id, **decline)
