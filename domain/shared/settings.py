@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = Field(default=900, gt=0)
     refresh_token_ttl_days: int = Field(default=30, gt=0)
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    # How long after its order was created a checkout page's customer_token answers bumps
+    # and one-click offers (the buyer may linger on an upsell page; a leaked token expires).
+    customer_token_ttl_minutes: int = Field(default=60, gt=0)
 
     rate_limit_enabled: bool = True
     rate_limit_user: str = "100/hour"
