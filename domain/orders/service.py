@@ -15,6 +15,7 @@ from domain.contacts import service as contacts
 from domain.funnels import service as funnels
 from domain.jobs import service as jobs
 from domain.jobs.models import Job
+from domain.orders import disputes
 from domain.orders import repository as repo
 from domain.orders.models import Order, OrderCharge, Refund
 from domain.orders.pricing import PricedCart, price_cart
@@ -551,6 +552,8 @@ def receive_stripe_event(session: Session, event: Any) -> dict[str, Any]:
     data = event.to_dict() if hasattr(event, "to_dict") else dict(event)
     if not repo.store_event(session, data["id"], data["type"], data):
         return {"duplicate": True}
+    if data["type"].startswith(disputes.DISPUTE_EVENT_PREFIX):
+        disputes.apply_event(session, data)
     obj = data.get("data", {}).get("object", {})
     pi_id = obj.get("payment_intent") if obj.get("object") == "charge" else obj.get("id")
     charge = repo.charge_by_intent(session, pi_id) if data["type"] in SETTLING_EVENTS else None
