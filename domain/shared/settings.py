@@ -64,6 +64,14 @@ class Settings(BaseSettings):
     broker_visibility_timeout_seconds: int = Field(default=3600, gt=0)
     broker_publish_timeout_seconds: float = Field(default=2.0, gt=0)
 
+    # Retention (docs/retention.md): beat trims what only grows, hourly, in bounded batches.
+    outbox_retention_days: int = Field(default=7, gt=0)
+    stripe_events_retention_days: int = Field(default=30, gt=3)
+    jobs_retention_days: int = Field(default=30, gt=0)
+    refresh_tokens_retention_days: int = Field(default=7, ge=0)
+    retention_batch_size: int = Field(default=1000, gt=0)
+    retention_max_batches: int = Field(default=50, gt=0)
+
     allow_private_webhook_urls: bool = False
 
     @model_validator(mode="after")
