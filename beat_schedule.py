@@ -18,8 +18,10 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 60.0,
         "options": {"expires": 120},
     },
-    "purge-idempotency-keys": {
-        "task": "jobs.purge_idempotency_keys",
+    # Trims what only grows: published outbox rows, Stripe events, finished jobs, expired
+    # refresh tokens and idempotency keys (docs/retention.md); folds in the old key purge.
+    "retention-purge": {
+        "task": "retention.purge",
         "schedule": 3600.0,
         "options": {"expires": 600},
     },

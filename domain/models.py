@@ -5,6 +5,7 @@ from domain.contacts.models import Contact
 from domain.funnels.models import Funnel, FunnelStep, FunnelTemplate, FunnelVersion
 from domain.jobs.models import Job, OutboxMessage
 from domain.orders.models import (
+    Dispute,
     Order,
     OrderBump,
     OrderCharge,
@@ -26,6 +27,7 @@ __all__ = [
     "AuthSession",
     "Base",
     "Contact",
+    "Dispute",
     "DomainEvent",
     "Funnel",
     "FunnelStep",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.shared.db import Base, IdMixin, TenantMixin, TimestampMixin
@@ -51,6 +51,8 @@ class RefreshToken(IdMixin, TenantMixin, Base):
     """One refresh token of a session, stored as a hash; usable once."""
 
     __tablename__ = "refresh_tokens"
+    # Retention deletes long-expired tokens (domain/shared/retention.py).
+    __table_args__ = (Index("ix_refresh_tokens_expires_at", "expires_at"),)
 
     session_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("auth_sessions.id", ondelete="CASCADE"), index=True

@@ -136,16 +136,26 @@ def list_versions(
 def live_funnel_ids_using_page(
     session: Session, account_id: uuid.UUID, page_id: uuid.UUID
 ) -> list[uuid.UUID]:
-    """Active funnels of the account with a step on this page."""
+    """Active funnels of the account with a draft step on this page, or whose published
+    snapshot (what visitors are served) names it; oldest first."""
+    in_draft = (
+        select(FunnelStep.funnel_id)
+        .where(FunnelStep.page_id == page_id)
+        .where(FunnelStep.funnel_id == Funnel.id)
+    )
+    in_snapshot = select(FunnelVersion.id).where(
+        FunnelVersion.funnel_id == Funnel.id,
+        FunnelVersion.version == Funnel.published_version,
+        FunnelVersion.snapshot["steps"].contains([{"page_id": str(page_id)}]),
+    )
     rows = session.scalars(
         select(Funnel.id)
-        .join(FunnelStep, FunnelStep.funnel_id == Funnel.id)
         .where(
             Funnel.account_id == account_id,
             Funnel.status == "active",
-            FunnelStep.page_id == page_id,
+            in_draft.exists() | in_snapshot.exists(),
         )
-        .distinct()
+        .order_by(Funnel.created_at, Funnel.id)
     )
     return list(rows)
 

@@ -577,7 +577,9 @@ def clone(
 def live_funnel_ids_using_page(
     session: Session, *, account_id: uuid.UUID, page_id: uuid.UUID
 ) -> list[uuid.UUID]:
-    """Active funnels with a step on this page (such a page may not be deleted)."""
+    """Active funnels whose draft or published snapshot uses this page (such a page may be
+    neither deleted nor unpublished: visitors would meet a 404 on a live step). A paused
+    funnel holds no page: resuming it publishes its draft, pages included, again."""
     return repo.live_funnel_ids_using_page(session, account_id, page_id)
 
 

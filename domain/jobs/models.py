@@ -50,6 +50,12 @@ class OutboxMessage(IdMixin, Base):
             "available_at",
             postgresql_where=text("published_at IS NULL"),
         ),
+        # Retention deletes published messages by age (domain/shared/retention.py).
+        Index(
+            "ix_outbox_messages_published_at",
+            "published_at",
+            postgresql_where=text("published_at IS NOT NULL"),
+        ),
     )
 
     job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)

@@ -8,7 +8,10 @@ Definitions (days are UTC calendar days; a range is inclusive at both ends):
   paid day, an upsell charge on the day it was made (the buyer's click; capture follows
   within seconds). upsell_revenue_cents is the upsell part of it.
 - refunds / refunded_cents: succeeded refunds, on the day they were asked for.
-- net_revenue_cents: gross minus refunded (negative on a day of refunds and no sales).
+- disputes_lost / disputes_lost_cents: disputes closed as lost that day (Stripe took the
+  disputed amount back for good); won or open disputes are not counted.
+- net_revenue_cents: gross minus refunded minus disputes lost (negative on a day of refunds
+  or lost disputes and no sales).
 - aov_cents: gross / orders, to the nearest cent (upsells raise it, as buyers of funnels
   expect); bump_take_rate: bump_orders / orders; upsell_take_rate: accepted / answered
   one-click offers (upsells and downsells) on the day they were answered. A ratio whose
@@ -33,7 +36,7 @@ from sqlalchemy import BigInteger, ColumnElement, Date, Select, cast, exists, fu
 from sqlalchemy.orm import Session
 
 from domain.funnels import service as funnels
-from domain.orders.models import Order, OrderBump, OrderCharge, OrderUpsell, Refund
+from domain.orders.models import Dispute, Order, OrderBump, OrderCharge, OrderUpsell, Refund
 from domain.shared.db import utcnow
 from domain.shared.errors import InvalidInput
 
@@ -53,6 +56,8 @@ class Figures(BaseModel):
     upsell_revenue_cents: int
     refunds: int
     refunded_cents: int
+    disputes_lost: int
+    disputes_lost_cents: int
     net_revenue_cents: int
     aov_cents: int | None
     upsells_offered: int
@@ -156,6 +161,10 @@ def _queries(
         per_day(Refund, Refund.created_at, [Refund.status == "succeeded"]).add_columns(
             func.count().label("refunds"), _sum(Refund.amount_cents).label("refunded_cents")
         ),
+        per_day(Dispute, Dispute.closed_at, [Dispute.status == "lost"]).add_columns(
+            func.count().label("disputes_lost"),
+            _sum(Dispute.amount_cents).label("disputes_lost_cents"),
+        ),
     ]
 
 
@@ -166,7 +175,7 @@ def _derive(base: Any) -> Any:
     gross = base["main_cents"] + base["upsell_revenue_cents"]
     return base.drop(columns="main_cents").assign(
         gross_revenue_cents=gross,
-        net_revenue_cents=gross - base["refunded_cents"],
+        net_revenue_cents=gross - base["refunded_cents"] - base["disputes_lost_cents"],
         aov_cents=(gross / orders).round(),
         bump_take_rate=(base["bump_orders"] / orders).round(4),
         upsell_take_rate=(base["upsells_accepted"] / offered).round(4),

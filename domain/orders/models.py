@@ -217,9 +217,56 @@ class StripeEvent(Base):
     """The inbox of Stripe webhook events: each stored once by its id, applied once."""
 
     __tablename__ = "stripe_events"
+    # Retention deletes events by age (domain/shared/retention.py).
+    __table_args__ = (Index("ix_stripe_events_received_at", "received_at"),)
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     type: Mapped[str] = mapped_column(String(100))
     payload: Mapped[dict[str, Any]]
     received_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
     processed_at: Mapped[datetime | None]
+
+
+# Stripe's dispute statuses; the last four are final (a closed dispute never reopens).
+DisputeStatus = Literal[
+    "warning_needs_response",
+    "warning_under_review",
+    "needs_response",
+    "under_review",
+    "won",
+    "lost",
+    "warning_closed",
+    "prevented",
+]
+DISPUTE_CLOSED_STATUSES: tuple[DisputeStatus, ...] = ("won", "lost", "warning_closed", "prevented")
+
+
+class Dispute(IdMixin, TenantMixin, TimestampMixin, Base):
+    """A card holder's dispute of one of our charges, as Stripe's events told it.
+
+    last_event_at is the Stripe time of the newest event applied, so an older event that
+    arrives late cannot move the dispute backwards.
+    """
+
+    __tablename__ = "disputes"
+    __table_args__ = (
+        UniqueConstraint("stripe_dispute_id"),
+        CheckConstraint(_in("status", get_args(DisputeStatus)), name="status_known"),
+        CheckConstraint("amount_cents >= 0", name="amount_non_negative"),
+        # Analytics counts lost disputes by the day they closed.
+        Index("ix_disputes_account_id_closed_at", "account_id", "closed_at"),
+    )
+
+    order_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("orders.id", ondelete="CASCADE"), index=True
+    )
+    charge_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("order_charges.id", ondelete="CASCADE"), index=True
+    )
+    stripe_dispute_id: Mapped[str] = mapped_column(String(255))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[DisputeStatus] = mapped_column(String(30))
+    last_event_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]

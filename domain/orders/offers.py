@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -39,8 +39,10 @@ from domain.orders.stripe_gateway import (
     past_key_window,
 )
 from domain.products import service as products
+from domain.shared.db import utcnow
 from domain.shared.errors import Conflict, Forbidden, InvalidInput
 from domain.shared.remote import RemoteError
+from domain.shared.settings import get_settings
 
 # Orders whose buyer may still be shown one-click offers: paid, or about to be (the buyer
 # can reach the upsell page before the settling job has run; the charge waits for it).
@@ -59,6 +61,14 @@ def _buyer_order(
         raise Forbidden(
             "With the publishable key, send the order's customer_token",
             code="invalid_customer_token",
+        )
+    # A leaked token must not answer offers on the saved card for ever: the checkout page
+    # uses it within minutes of the order; the merchant (Bearer) is not limited.
+    ttl = timedelta(minutes=get_settings().customer_token_ttl_minutes)
+    if caller.kind == "publishable_key" and utcnow() - order.created_at > ttl:
+        raise Forbidden(
+            "The customer_token has expired; the merchant can still act on the order",
+            code="customer_token_expired",
         )
     return order
 

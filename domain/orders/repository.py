@@ -23,7 +23,7 @@ from domain.orders.models import (
     StripeEvent,
 )
 from domain.orders.pricing import PricedCart, PricedItem
-from domain.shared.db import paginate
+from domain.shared.db import flush_or_conflict, paginate
 from domain.shared.schemas import PageParams
 
 
@@ -75,13 +75,19 @@ def release_refund(session: Session, charge_id: uuid.UUID, amount_cents: int) ->
 
 
 def add_order(session: Session, order: Order, charge: OrderCharge, cart: PricedCart) -> None:
-    """Store a new order with its lines, its bumps and its main charge."""
+    """Store a new order with its lines, its bumps and its main charge.
+
+    Two checkouts posting one PaymentIntent at once both pass the "no order yet" check; the
+    charge's unique PaymentIntent decides, and the loser gets 409 `order_exists`.
+    """
     session.add(order)
     session.flush()
     for item in cart.items:
         add_item(session, order, item)
-    session.add(charge)
     session.flush()
+    # Only the charge in the savepoint: its unique PaymentIntent is the conflict meant here.
+    session.add(charge)
+    flush_or_conflict(session, "An order exists for this PaymentIntent", "order_exists")
 
 
 def add_item(session: Session, order: Order, item: PricedItem) -> None:

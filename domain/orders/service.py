@@ -15,8 +15,8 @@ from domain.contacts import service as contacts
 from domain.funnels import service as funnels
 from domain.jobs import service as jobs
 from domain.jobs.models import Job
+from domain.orders import disputes, task_names
 from domain.orders import repository as repo
-from domain.orders import task_names
 from domain.orders.models import Order, OrderCharge, Refund
 from domain.orders.pricing import PricedCart, price_cart
 from domain.orders.schemas import (
@@ -623,6 +623,8 @@ def receive_stripe_event(session: Session, event: Any) -> dict[str, Any]:
     data = event.to_dict() if hasattr(event, "to_dict") else dict(event)
     if not repo.store_event(session, data["id"], data["type"], data):
         return {"duplicate": True}
+    if data["type"].startswith(disputes.DISPUTE_EVENT_PREFIX):
+        disputes.apply_event(session, data)
     job_id = None
     if data["type"] in refunds.REFUND_EVENTS:
         job_id = refunds.on_stripe_event(session, data)

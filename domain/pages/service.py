@@ -197,18 +197,24 @@ def insert_element(
     return page
 
 
-def delete(session: Session, *, account_id: uuid.UUID, page_id: uuid.UUID) -> None:
-    """Delete a page and its stored assets; 409 page_in_use while an active funnel shows it."""
+def _refuse_if_live(session: Session, account_id: uuid.UUID, page_id: uuid.UUID) -> None:
+    """409 page_in_use while an active funnel uses the page (its draft or its live snapshot)."""
     from domain.funnels import service as funnels  # funnels.service imports this module
 
-    page = _locked(session, account_id, page_id)
     live = funnels.live_funnel_ids_using_page(session, account_id=account_id, page_id=page_id)
     if live:
         raise Conflict(
-            "An active funnel uses this page; remove it from the funnel or pause the funnel first",
+            "An active funnel uses this page; remove it from the funnel and publish the funnel"
+            " again, or pause the funnel first",
             code="page_in_use",
             details=[{"funnel_id": str(funnel_id)} for funnel_id in live],
         )
+
+
+def delete(session: Session, *, account_id: uuid.UUID, page_id: uuid.UUID) -> None:
+    """Delete a page and its stored assets; 409 page_in_use while an active funnel shows it."""
+    page = _locked(session, account_id, page_id)
+    _refuse_if_live(session, account_id, page_id)
     # Function-level: the asset store pulls in the storage backends only where it is needed.
     from domain.pages import assets
 
@@ -244,10 +250,12 @@ def publish(session: Session, *, account_id: uuid.UUID, page_id: uuid.UUID) -> P
 
 
 def unpublish(session: Session, *, account_id: uuid.UUID, page_id: uuid.UUID) -> Page:
-    """Take the page offline (its published versions stay); 409 not_published if it is not live."""
+    """Take the page offline (its published versions stay); 409 not_published if it is not
+    live, 409 page_in_use while an active funnel serves it."""
     page = _locked(session, account_id, page_id)
     if page.status != "published":
         raise Conflict("The page is not published", code="not_published")
+    _refuse_if_live(session, account_id, page_id)
     page.status = "draft"
     page.updated_at = utcnow()
     session.flush()

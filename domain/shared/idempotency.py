@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, UniqueConstraint, delete, select
+from sqlalchemy import Index, String, UniqueConstraint, delete, select
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -33,7 +33,10 @@ class IdempotencyRecord(IdMixin, TenantMixin, Base):
     """The first answer given to a request made with an Idempotency-Key."""
 
     __tablename__ = "idempotency_keys"
-    __table_args__ = (UniqueConstraint("account_id", "key"),)
+    __table_args__ = (
+        UniqueConstraint("account_id", "key"),
+        Index("ix_idempotency_keys_expires_at", "expires_at"),
+    )
 
     key: Mapped[str] = mapped_column(String(255))
     fingerprint: Mapped[str] = mapped_column(String(64))

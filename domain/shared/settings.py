@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = Field(default=900, gt=0)
     refresh_token_ttl_days: int = Field(default=30, gt=0)
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    # How long after its order was created a checkout page's customer_token answers bumps
+    # and one-click offers (the buyer may linger on an upsell page; a leaked token expires).
+    customer_token_ttl_minutes: int = Field(default=60, gt=0)
 
     rate_limit_enabled: bool = True
     rate_limit_user: str = "100/hour"
@@ -72,6 +75,14 @@ class Settings(BaseSettings):
     order_payment_timeout_minutes: int = Field(default=120, gt=0)
     broker_visibility_timeout_seconds: int = Field(default=3600, gt=0)
     broker_publish_timeout_seconds: float = Field(default=2.0, gt=0)
+
+    # Retention (docs/retention.md): beat trims what only grows, hourly, in bounded batches.
+    outbox_retention_days: int = Field(default=7, gt=0)
+    stripe_events_retention_days: int = Field(default=30, gt=3)
+    jobs_retention_days: int = Field(default=30, gt=0)
+    refresh_tokens_retention_days: int = Field(default=7, ge=0)
+    retention_batch_size: int = Field(default=1000, gt=0)
+    retention_max_batches: int = Field(default=50, gt=0)
 
     allow_private_webhook_urls: bool = False
 

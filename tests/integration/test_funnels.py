@@ -526,9 +526,9 @@ def test_visitors_see_the_published_snapshot(client: Any, tenant: Any, other_ten
     assert client.get(f"/f/{other_tenant.slug}/{f['slug']}").status_code == 404
     ok(client.patch(f"{FUNNELS}/{f['id']}", json={"status": "active", "name": "Again"}, headers=h))
     assert "Draft only" in client.get(public).text
-    # An unpublished page is offline, also inside a live funnel.
-    ok(client.post(f"/api/v1/pages/{first_page}/unpublish", headers=h))
-    assert client.get(public).status_code == 404
+    # A page a live funnel serves cannot be taken offline under it.
+    _error(client.post(f"/api/v1/pages/{first_page}/unpublish", headers=h), 409, "page_in_use")
+    assert client.get(public).status_code == 200
     assert client.get(f"{public}/{order_step}").status_code == 200
     ok(client.patch(f"{FUNNELS}/{f['id']}", json={"status": "paused"}, headers=h))
     assert client.get(public).status_code == 404

@@ -739,3 +739,48 @@ def test_state_changes_are_delivered_and_can_be_replayed_out_of_order(
     assert len(standin.deliveries) == 5
     succeeded = json.loads(receiver.received[0][0])
     assert succeeded["request"]["idempotency_key"] is not None  # the confirming request's key
+
+
+# --------------------------------------------------------------------- disputes
+
+
+def test_a_disputed_charge_sends_signed_dispute_events_and_reads_back(
+    standin: StripeStandin, client: stripe.StripeClient, receiver: _Receiver
+) -> None:
+    standin.webhook_url = receiver.url
+    standin.webhook_types = {
+        "charge.dispute.created",
+        "charge.dispute.updated",
+        "charge.dispute.closed",
+    }
+    intent = _paid_intent(client, amount=2000)
+    charge_id = _id(intent.latest_charge)
+    dispute = standin.create_dispute(intent.id, amount=1500, reason="product_not_received")
+    assert (dispute["charge"], dispute["payment_intent"]) == (charge_id, intent.id)
+    assert (dispute["amount"], dispute["currency"], dispute["status"]) == (
+        1500,
+        "usd",
+        "needs_response",
+    )
+    assert standin.charge(charge_id)["disputed"] is True
+    standin.update_dispute(dispute["id"], status="under_review")
+    standin.close_dispute(dispute["id"], won=False)
+    with pytest.raises(ValueError, match="closed"):
+        standin.close_dispute(dispute["id"], won=True)
+    assert standin.wait_for_deliveries(5)
+    received = [
+        stripe.Webhook.construct_event(body, signature, standin.webhook_secret)
+        for body, signature in receiver.received
+    ]
+    assert [(e.type, e.data.object.status) for e in received] == [
+        ("charge.dispute.created", "needs_response"),
+        ("charge.dispute.updated", "under_review"),
+        ("charge.dispute.closed", "lost"),
+    ]
+    fetched = client.v1.disputes.retrieve(dispute["id"])
+    assert (fetched.status, fetched.amount, fetched.charge) == ("lost", 1500, charge_id)
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.disputes.retrieve("dp_missing")
+    # A charge that took no money cannot be disputed.
+    with pytest.raises(KeyError):
+        standin.create_dispute("ch_missing")

@@ -51,6 +51,7 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("GET", r"/v1/refunds", "refunds.list"),
         ("GET", rf"/v1/refunds/{_ID}", "refunds.retrieve"),
         ("GET", rf"/v1/charges/{_ID}", "charges.retrieve"),
+        ("GET", rf"/v1/disputes/{_ID}", "disputes.retrieve"),
         ("GET", rf"/v1/payment_methods/{_ID}", "payment_methods.retrieve"),
     ]
 ]

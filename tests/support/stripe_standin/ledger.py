@@ -58,6 +58,7 @@ MINIMUM_AMOUNT = {
     "inr": 50,
 }
 MAXIMUM_AMOUNT = 99_999_999
+DISPUTE_CLOSED = ("won", "lost", "warning_closed", "prevented")
 PI_STATUSES_MUTABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
 PI_STATUSES_CANCELABLE = (
     "requires_payment_method",
@@ -215,6 +216,7 @@ class Ledger:
             self.charges: dict[str, dict[str, Any]] = {}
             self.refunds: dict[str, dict[str, Any]] = {}
             self.payment_methods: dict[str, dict[str, Any]] = {}
+            self.disputes: dict[str, dict[str, Any]] = {}
             self.events: list[dict[str, Any]] = []
             self.counts: Counter[str] = Counter()
             self._card: dict[str, Card] = {}  # behaviour of each PaymentMethod
@@ -290,6 +292,7 @@ class Ledger:
             self.customers,
             self.refunds,
             self.payment_methods,
+            self.disputes,
         ):
             if object_id in store:
                 return store[object_id]
@@ -1214,3 +1217,91 @@ class Ledger:
             if pm_id not in self.payment_methods:
                 raise KeyError(pm_id)
             self._override[pm_id] = Decline(code, decline_code, message)
+
+    # --------------------------------------------------- what a card holder's bank does
+
+    def _op_disputes_retrieve(
+        self, dp_id: str, raw: dict[str, Any], _ctx: Context
+    ) -> dict[str, Any]:
+        p = validate(raw, RETRIEVE)
+        if dp_id not in self.disputes:
+            raise not_found("dispute", dp_id)
+        return self._answer(self.disputes[dp_id], p.get("expand"))
+
+    def create_dispute(
+        self,
+        charge_or_payment_intent: str,
+        *,
+        amount: int | None = None,
+        reason: str = "fraudulent",
+        status: str = "needs_response",
+    ) -> dict[str, Any]:
+        """The card holder disputes a succeeded charge (or a PaymentIntent's latest charge):
+        a Dispute `dp_...` and `charge.dispute.created`, as Stripe records them."""
+        ctx = Context()
+        try:
+            with self.lock:
+                charge_id = charge_or_payment_intent
+                if charge_id in self.payment_intents:
+                    charge_id = self.payment_intents[charge_id]["latest_charge"] or ""
+                charge = self.charges[charge_id]
+                if charge["status"] != "succeeded":
+                    raise ValueError(f"{charge_id} is {charge['status']}: nothing to dispute")
+                now = _now()
+                dispute = {
+                    "id": new_id("dp"),
+                    "object": "dispute",
+                    "amount": charge["amount_captured"] if amount is None else amount,
+                    "balance_transactions": [],
+                    "charge": charge_id,
+                    "created": now,
+                    "currency": charge["currency"],
+                    "evidence": {},
+                    "evidence_details": {
+                        "due_by": now + 7 * 86400,
+                        "has_evidence": False,
+                        "past_due": False,
+                        "submission_count": 0,
+                    },
+                    "is_charge_refundable": False,
+                    "livemode": False,
+                    "metadata": {},
+                    "payment_intent": charge["payment_intent"],
+                    "reason": reason,
+                    "status": status,
+                }
+                self.disputes[dispute["id"]] = dispute
+                charge["disputed"] = True
+                self._emit("charge.dispute.created", dispute, ctx)
+                return copy.deepcopy(dispute)
+        finally:
+            self.flush_events()
+
+    def update_dispute(self, dp_id: str, *, status: str) -> dict[str, Any]:
+        """An open dispute moves on (e.g. `under_review` once evidence is in):
+        `charge.dispute.updated`."""
+        ctx = Context()
+        try:
+            with self.lock:
+                dispute = self.disputes[dp_id]
+                if dispute["status"] in DISPUTE_CLOSED:
+                    raise ValueError(f"{dp_id} is closed ({dispute['status']})")
+                dispute["status"] = status
+                self._emit("charge.dispute.updated", dispute, ctx)
+                return copy.deepcopy(dispute)
+        finally:
+            self.flush_events()
+
+    def close_dispute(self, dp_id: str, *, won: bool) -> dict[str, Any]:
+        """The bank decides: `won` or `lost`, and `charge.dispute.closed`."""
+        ctx = Context()
+        try:
+            with self.lock:
+                dispute = self.disputes[dp_id]
+                if dispute["status"] in DISPUTE_CLOSED:
+                    raise ValueError(f"{dp_id} is closed ({dispute['status']})")
+                dispute["status"] = "won" if won else "lost"
+                self._emit("charge.dispute.closed", dispute, ctx)
+                return copy.deepcopy(dispute)
+        finally:
+            self.flush_events()

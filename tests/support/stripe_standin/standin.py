@@ -422,6 +422,32 @@ class StripeStandin:
         """Charges on this PaymentMethod decline from now on (code, decline_code, message)."""
         self.ledger.decline_future_charges(pm_id, **decline)
 
+    def create_dispute(
+        self,
+        charge_or_payment_intent: str,
+        *,
+        amount: int | None = None,
+        reason: str = "fraudulent",
+        status: str = "needs_response",
+    ) -> dict[str, Any]:
+        """The card holder disputes a charge (or a PaymentIntent's latest charge); the
+        signed `charge.dispute.created` goes to webhook_url like every event."""
+        return self.ledger.create_dispute(
+            charge_or_payment_intent, amount=amount, reason=reason, status=status
+        )
+
+    def update_dispute(self, dp_id: str, *, status: str) -> dict[str, Any]:
+        """An open dispute changes status: `charge.dispute.updated`."""
+        return self.ledger.update_dispute(dp_id, status=status)
+
+    def close_dispute(self, dp_id: str, *, won: bool) -> dict[str, Any]:
+        """The dispute ends `won` or `lost`: `charge.dispute.closed`."""
+        return self.ledger.close_dispute(dp_id, won=won)
+
+    def dispute(self, dp_id: str) -> dict[str, Any]:
+        """The Dispute as it is now."""
+        return self._get(self.ledger.disputes, dp_id)
+
     # ------------------------------------------------------------------ webhooks
 
     def sign(
