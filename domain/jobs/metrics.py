@@ -33,6 +33,7 @@ GAUGES: list[Gauge] = [
         "Jobs by task and status, all accounts together (failed and succeeded only grow).",
         _jobs_by_state,
         labels=("task", "status"),
+        source="jobs",
     ),
     Gauge(
         "funnels_outbox_due_messages",
