@@ -46,6 +46,7 @@ def queue_depths(client: redis.Redis) -> dict[str, int]:
 
 
 def _queue_messages(_session: Session) -> Iterable[Sample]:
+    """One sample per queue."""
     client = _broker()
     try:
         depths = queue_depths(client)
@@ -56,6 +57,7 @@ def _queue_messages(_session: Session) -> Iterable[Sample]:
 
 
 def _unacked_messages(_session: Session) -> Iterable[Sample]:
+    """Delivered, unacknowledged messages of every queue."""
     client = _broker()
     try:
         count = int(client.hlen(Channel.unacked_key))  # type: ignore[arg-type] # sync client

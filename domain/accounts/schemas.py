@@ -146,6 +146,7 @@ class ApiKeyCreatedOut(ApiKeyOut):
 
 
 def _known_timezone(value: str) -> str:
+    """Refuse a name that is not an IANA zone this process can load."""
     if not is_known_timezone(value):
         raise ValueError("not an IANA time zone name (e.g. UTC, Europe/Berlin, America/New_York)")
     return value

@@ -12,16 +12,19 @@ from domain.shared.metrics import Gauge, Sample
 
 
 def _jobs_by_state(session: Session) -> Iterable[Sample]:
+    """One sample per (task, status) that has jobs."""
     for task, status, count in repo.count_by_task_and_status(session):
         yield (task, status), float(count)
 
 
 def _outbox_due(session: Session) -> Iterable[Sample]:
+    """How many messages are due and unpublished."""
     count, _ = repo.due_unpublished(session, now=utcnow())
     yield (), float(count)
 
 
 def _outbox_oldest_due_age(session: Session) -> Iterable[Sample]:
+    """How long the oldest of them has been due."""
     now = utcnow()
     _, oldest = repo.due_unpublished(session, now=now)
     yield (), max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
