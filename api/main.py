@@ -6,10 +6,11 @@ import gc
 
 from fastapi import FastAPI
 
-from api import errors
+from api import errors, metrics
 from api.middleware import BodySizeLimit, RateLimitHeaders
 from api.public import funnels as public_funnels
 from api.routes import (
+    account,
     api_keys,
     auth,
     contacts,
@@ -37,7 +38,9 @@ def create_app() -> FastAPI:
     )
     for router in (
         health.router,
+        metrics.router,
         auth.router,
+        account.router,
         api_keys.router,
         jobs.router,
         products.router,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.shared.db import Base, IdMixin, TenantMixin, TimestampMixin
@@ -19,6 +19,11 @@ class Account(IdMixin, TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(200))
     slug: Mapped[str] = mapped_column(String(80), unique=True)
     publishable_key: Mapped[str] = mapped_column(String(80), unique=True)
+    # Settings (GET/PATCH /api/v1/account); later modules add theirs here.
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    require_tracking_consent: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Edit counter of the settings: a PATCH naming a stale one is refused (409).
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
 
 
 class User(IdMixin, TenantMixin, TimestampMixin, Base):

@@ -28,6 +28,11 @@ def get_account(session: Session, account_id: uuid.UUID) -> Account | None:
     return session.get(Account, account_id)
 
 
+def get_account_for_update(session: Session, account_id: uuid.UUID) -> Account | None:
+    """The account row, locked until the transaction ends (settings writes)."""
+    return session.get(Account, account_id, with_for_update=True, populate_existing=True)
+
+
 def get_account_by_publishable_key(session: Session, key: str) -> Account | None:
     """The account whose current publishable key this is."""
     return session.scalar(select(Account).where(Account.publishable_key == key))

@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
-from pydantic import EmailStr, Field
+from pydantic import AfterValidator, EmailStr, Field
 
-from domain.shared.schemas import InputModel, OutputModel
+from domain.shared.schemas import InputModel, OutputModel, PatchModel
+from domain.shared.timezones import is_known_timezone, zone
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,21 @@ class Principal:
         if self.kind == "api_key":
             return f"api_key:{self.api_key_id}"
         return f"publishable:{self.account_id}"
+
+
+@dataclass(frozen=True)
+class AccountSettings:
+    """What other contexts read of an account's settings (accounts.service.settings_of)."""
+
+    account_id: uuid.UUID
+    timezone: str
+    require_tracking_consent: bool
+    version: int
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The account's time zone: days in stats and reports are its days."""
+        return zone(self.timezone)
 
 
 class RegisterIn(InputModel):
@@ -79,6 +96,8 @@ class AccountOut(OutputModel):
     name: str
     slug: str
     publishable_key: str
+    timezone: str
+    require_tracking_consent: bool
     created_at: datetime
 
 
@@ -124,3 +143,43 @@ class ApiKeyCreatedOut(ApiKeyOut):
     """A new API key: the only time its secret is shown."""
 
     key: str
+
+
+def _known_timezone(value: str) -> str:
+    """Refuse a name that is not an IANA zone this process can load."""
+    if not is_known_timezone(value):
+        raise ValueError("not an IANA time zone name (e.g. UTC, Europe/Berlin, America/New_York)")
+    return value
+
+
+TimeZoneName = Annotated[
+    str,
+    Field(max_length=64, examples=["Europe/Berlin"], description="an IANA time zone name"),
+    AfterValidator(_known_timezone),
+]
+
+
+class AccountSettingsOut(OutputModel):
+    """The account's settings, with the edit version a PATCH may name."""
+
+    id: uuid.UUID
+    name: str
+    slug: str = Field(description="public URL part of the account's funnels; never changes")
+    timezone: str = Field(description="IANA time zone: days in stats and reports are its days")
+    require_tracking_consent: bool = Field(
+        description="visitors must consent before tracking cookies are set and events stored"
+    )
+    version: int = Field(description="edit counter: +1 on every change")
+    created_at: datetime
+    updated_at: datetime
+
+
+class AccountPatch(PatchModel):
+    """Settings to change; only the fields sent change."""
+
+    nullable = frozenset({"version"})
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    timezone: TimeZoneName | None = None
+    require_tracking_consent: bool | None = None
+    version: int | None = Field(default=None, ge=1, description="the version you edited")

@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 from domain.accounts import repository as repo
 from domain.accounts.models import Account, ApiKey, AuthSession, RefreshToken, User
 from domain.accounts.schemas import (
+    AccountPatch,
+    AccountSettings,
     LoginIn,
     MeOut,
     Principal,
@@ -32,9 +34,11 @@ from domain.accounts.security import (
     new_refresh_token,
     verify_password,
 )
+from domain.shared.db import utcnow
 from domain.shared.errors import Conflict, NotFound, Unauthorized
 from domain.shared.schemas import PageParams
 from domain.shared.settings import Settings
+from domain.shared.versions import check_version
 
 
 class RefreshTokenReused(Unauthorized):
@@ -252,3 +256,52 @@ def revoke_api_key(
 def account_id_for_slug(session: Session, slug: str) -> uuid.UUID | None:
     """The account a public URL names by its slug, if any."""
     return repo.get_account_id_by_slug(session, slug)
+
+
+# --- account settings -------------------------------------------------------------------
+
+
+def get_account(session: Session, account_id: uuid.UUID) -> Account:
+    """The caller's account (404 only if it was deleted under a live token)."""
+    account = repo.get_account(session, account_id)
+    if account is None:
+        raise NotFound("Account not found")
+    return account
+
+
+def update_account(
+    session: Session,
+    *,
+    account_id: uuid.UUID,
+    data: AccountPatch,
+    expected_version: int | None = None,
+) -> Account:
+    """Change the settings sent; a stale version (body or If-Match) is 409, nothing changes.
+
+    The row is locked first, so of two editors who read the same version exactly one wins.
+    Only a real change counts as an edit (+1 version).
+    """
+    changes = data.changes()
+    account = repo.get_account_for_update(session, account_id)
+    if account is None:
+        raise NotFound("Account not found")
+    check_version(account.version, changes.pop("version", None), expected_version, what="account")
+    edited = {k: v for k, v in changes.items() if getattr(account, k) != v}
+    for field, value in edited.items():
+        setattr(account, field, value)
+    if edited:
+        account.version += 1
+        account.updated_at = utcnow()
+        session.flush()
+    return account
+
+
+def settings_of(session: Session, account_id: uuid.UUID) -> AccountSettings:
+    """An account's settings for other contexts (analytics buckets days by `.zone`)."""
+    account = get_account(session, account_id)
+    return AccountSettings(
+        account_id=account.id,
+        timezone=account.timezone,
+        require_tracking_consent=account.require_tracking_consent,
+        version=account.version,
+    )

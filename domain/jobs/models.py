@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.shared.db import Base, IdMixin, TenantMixin, TimestampMixin
 
+JobStatus = Literal["queued", "running", "succeeded", "failed"]
 JOB_STATUSES = ("queued", "running", "succeeded", "failed")
 
 
@@ -23,6 +24,8 @@ class Job(IdMixin, TenantMixin, TimestampMixin, Base):
             "status IN ('queued', 'running', 'succeeded', 'failed')", name="status_valid"
         ),
         Index("ix_jobs_status_updated_at", "status", "updated_at"),
+        # GET /api/v1/jobs: an account's jobs, newest first.
+        Index("ix_jobs_account_id_created_at", "account_id", "created_at"),
     )
 
     task: Mapped[str] = mapped_column(String(100))

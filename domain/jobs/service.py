@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session
 
 from domain.jobs import outbox, schedules
 from domain.jobs import repository as repo
-from domain.jobs.models import Job, OutboxMessage
+from domain.jobs.models import Job, JobStatus, OutboxMessage
 from domain.jobs.queues import queue_for
 from domain.shared.db import utcnow
 from domain.shared.errors import NotFound
+from domain.shared.schemas import PageParams
 from domain.shared.settings import get_settings
 
 TERMINAL = ("succeeded", "failed")
@@ -71,6 +72,18 @@ def get_job(session: Session, account_id: uuid.UUID, job_id: uuid.UUID) -> Job:
     if job is None:
         raise NotFound("Job not found")
     return job
+
+
+def list_jobs(
+    session: Session,
+    *,
+    account_id: uuid.UUID,
+    page: PageParams,
+    status: JobStatus | None = None,
+    task: str | None = None,
+) -> tuple[list[Job], int]:
+    """A page of the account's jobs, newest first, optionally one status or one task."""
+    return repo.list_jobs(session, account_id, page, status=status, task=task)
 
 
 def start_attempt(session: Session, job_id: uuid.UUID) -> Job | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.shared.durations import parse_schedule
@@ -85,6 +85,16 @@ class Settings(BaseSettings):
     retention_max_batches: int = Field(default=50, gt=0)
 
     allow_private_webhook_urls: bool = False
+
+    # /metrics: when set, scrapes need `Authorization: Bearer <token>`; unset in
+    # production, /metrics is a 404 (never open to the internet by accident).
+    metrics_token: str | None = Field(default=None, min_length=16, max_length=256)
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _empty_token_is_unset(cls, value: object) -> object:
+        """`METRICS_TOKEN=` (as compose passes an unset variable) means no token."""
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
