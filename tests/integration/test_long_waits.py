@@ -10,6 +10,7 @@ order in a pending state that no job and no sweep will ever move.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -244,4 +245,7 @@ def test_the_orphan_sweep_sees_a_refund_that_nothing_will_move(
         with unit_of_work() as session:
             stuck = orders.stuck_money(session, account_ids=[tenant.account_id])
             assert stuck == [("refunds", uuid.UUID(refund["id"]), "pending")]
+        scrape = client.get("/metrics").text  # operators see it too
+        assert re.search(r'^funnels_money_stuck\{table="refunds"\} [1-9]', scrape, re.M)
+        with unit_of_work() as session:
             session.get(Refund, uuid.UUID(refund["id"])).status = "failed"  # type: ignore[union-attr]

@@ -28,7 +28,7 @@ from workers.celery_app import create_celery
 from workers.metrics import queue_keys
 
 TOKEN = "scrape-token-0123456789abcdef"
-ALLOWED_LABELS = {"queue", "task", "status", "source", "consumer"}
+ALLOWED_LABELS = {"queue", "task", "status", "source", "consumer", "table"}
 
 
 def _scrape(
