@@ -48,7 +48,7 @@ def create_celery(broker_url: str | None = None) -> Celery:
         timezone="UTC",
         enable_utc=True,
         beat_schedule=BEAT_SCHEDULE,
-        include=["workers.tasks.jobs", "workers.tasks.payments"],
+        include=["workers.tasks.jobs", "workers.tasks.payments", "workers.tasks.events"],
     )
     return app
 

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     broker_visibility_timeout_seconds: int = Field(default=3600, gt=0)
     broker_publish_timeout_seconds: float = Field(default=2.0, gt=0)
 
+    events_retention_days: int = Field(default=30, gt=0)
+    events_batch_size: int = Field(default=200, gt=0, le=10_000)
+
     allow_private_webhook_urls: bool = False
 
     @model_validator(mode="after")
