@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import BigInteger, Identity, Index, String, cast, text
+from sqlalchemy.dialects.postgresql.base import ischema_names
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
@@ -43,6 +44,10 @@ class Xid8(UserDefinedType[int]):
     def result_processor(self, dialect: Dialect, coltype: object) -> Any:  # noqa: ARG002
         """psycopg hands xid8 over as text."""
         return lambda value: None if value is None else int(value)
+
+
+# Reflection (Alembic's drift check) then knows the type instead of skipping the column.
+ischema_names.setdefault("xid8", Xid8)
 
 
 class DomainEvent(TenantMixin, Base):

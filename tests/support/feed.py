@@ -76,10 +76,10 @@ def effect_writer(name: str) -> Handler:
     def handle(session: Session, batch: list[DomainEvent]) -> None:
         for event in batch:
             _maybe_hold(name, event)
-        session.execute(
-            text("INSERT INTO feed_test.effects (consumer, event_id, pid) VALUES (:c, :e, :p)"),
-            [{"c": name, "e": event.id, "p": os.getpid()} for event in batch],
-        )
+            session.execute(
+                text("INSERT INTO feed_test.effects (consumer, event_id, pid) VALUES (:c, :e, :p)"),
+                {"c": name, "e": event.id, "p": os.getpid()},
+            )
 
     return handle
 
