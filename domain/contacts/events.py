@@ -15,7 +15,7 @@ from domain.shared.events import EventPayload, EventType
 class ContactChanged(EventPayload):
     """contact.created, contact.updated"""
 
-    contact_id: uuid.UUID
+    contact_id: uuid.UUID = Field(description="the contact (GET /api/v1/contacts/{id})")
     email: str = Field(description="lower-cased")
     source: str | None = Field(description="where the contact was first captured")
 
@@ -23,8 +23,8 @@ class ContactChanged(EventPayload):
 class ContactOptedIn(EventPayload):
     """contact.opted_in"""
 
-    contact_id: uuid.UUID
-    funnel_id: uuid.UUID
+    contact_id: uuid.UUID = Field(description="the contact (GET /api/v1/contacts/{id})")
+    funnel_id: uuid.UUID = Field(description="the funnel whose page took the opt-in")
     step_id: uuid.UUID = Field(description="the opt-in step whose form was submitted")
     email_consent: bool = Field(description="whether the visitor agreed to receive email")
     visitor_id: str | None = Field(default=None, description="the visitor cookie, if any")

@@ -15,8 +15,8 @@ from domain.shared.events import EventPayload, EventType
 class WebhookEndpointDisabled(EventPayload):
     """webhook.endpoint_disabled"""
 
-    webhook_id: uuid.UUID
-    url: str
+    webhook_id: uuid.UUID = Field(description="the webhook endpoint")
+    url: str = Field(description="the endpoint's URL")
     reason: str = Field(description="e.g. failing for 5 days, or answered 410 Gone")
 
 

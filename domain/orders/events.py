@@ -20,7 +20,7 @@ OfferType = Literal["upsell", "downsell"]
 class OrderFacts(EventPayload):
     """What every order event says about its order."""
 
-    order_id: uuid.UUID
+    order_id: uuid.UUID = Field(description="the order (GET /api/v1/orders/{id})")
     number: int = Field(description="the order's number within its account")
     funnel_id: uuid.UUID | None = Field(description="the funnel the order came from")
     contact_id: uuid.UUID | None = Field(description="the buyer's contact")
@@ -29,10 +29,10 @@ class OrderFacts(EventPayload):
 class OrderRef(EventPayload):
     """Events recorded about an order by code that may not have the order loaded."""
 
-    order_id: uuid.UUID
-    number: int | None = None
-    funnel_id: uuid.UUID | None = None
-    contact_id: uuid.UUID | None = None
+    order_id: uuid.UUID = Field(description="the order (GET /api/v1/orders/{id})")
+    number: int | None = Field(default=None, description="the order's number, when known")
+    funnel_id: uuid.UUID | None = Field(default=None, description="the order's funnel, when known")
+    contact_id: uuid.UUID | None = Field(default=None, description="the buyer, when known")
 
 
 class OrderCreated(OrderFacts):
@@ -67,27 +67,27 @@ class OrderFulfilled(OrderFacts):
 class OrderRefunded(OrderFacts):
     """order.refunded"""
 
-    refund_id: uuid.UUID
-    amount_cents: Cents
+    refund_id: uuid.UUID = Field(description="the refund (GET /api/v1/orders/{id}/refunds)")
+    amount_cents: Cents = Field(description="what was given back")
     currency: Currency
 
 
 class OrderBumpAdded(OrderFacts):
     """order.bump_added"""
 
-    product_id: uuid.UUID
-    price_cents: Cents
+    product_id: uuid.UUID = Field(description="the bump's product")
+    price_cents: Cents = Field(description="the bump's price")
     total_cents: Cents = Field(description="the order's new total")
 
 
 class UpsellFacts(OrderFacts):
     """What every upsell event says about the offer."""
 
-    upsell_id: uuid.UUID
+    upsell_id: uuid.UUID = Field(description="the buyer's answer to the offer")
     step_id: uuid.UUID = Field(description="the upsell or downsell step answered")
     offer_type: OfferType
-    product_id: uuid.UUID
-    price_cents: Cents
+    product_id: uuid.UUID = Field(description="the offered product")
+    price_cents: Cents = Field(description="the offer's price")
 
 
 class UpsellAccepted(UpsellFacts):
@@ -113,11 +113,11 @@ class UpsellPaymentFailed(UpsellFacts):
 class RefundFailed(OrderRef):
     """refund.failed"""
 
-    refund_id: uuid.UUID
+    refund_id: uuid.UUID = Field(description="the refund (GET /api/v1/orders/{id}/refunds)")
     charge_id: uuid.UUID = Field(description="the order's charge (ours) the refund was for")
-    amount_cents: Cents = Field(description="the amount released back to refundable")
+    amount_cents: Cents = Field(description="the amount, refundable again")
     currency: Currency
-    reason: str
+    reason: str = Field(description="why it failed, e.g. Stripe's failure reason")
 
 
 class ChargeDispute(OrderRef):
@@ -125,7 +125,7 @@ class ChargeDispute(OrderRef):
 
     charge_id: uuid.UUID = Field(description="the order's charge (ours) disputed")
     dispute_id: str = Field(description="Stripe's dispute id (dp_...)")
-    amount_cents: Cents
+    amount_cents: Cents = Field(description="the disputed amount")
     currency: Currency
     reason: str = Field(description="Stripe's dispute reason, e.g. fraudulent")
     status: str = Field(description="Stripe's dispute status, e.g. needs_response, won, lost")

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from domain.events import catalogue, feed
+from domain.events.reference import reference_markdown
 from domain.orders.events import OrderPaid
 from domain.shared import events
 from domain.shared.events import DomainEvent, InvalidEvent, UnknownEventType
@@ -151,3 +152,11 @@ def test_a_consumer_of_unknown_types_is_refused() -> None:
     with pytest.raises(ValueError, match=r"order\.exploded"):
         feed.register("testing.bad", lambda *_: None, types=["order.paid", "order.exploded"])
     assert "testing.bad" not in {c.name for c in feed.registered()}
+
+
+def test_the_docs_list_every_type_as_the_catalogue_defines_it() -> None:
+    docs = (ROOT / "docs" / "events.md").read_text()
+    reference = reference_markdown()
+    for name in TODAY | NEXT:
+        assert f"### `{name}`" in reference
+    assert reference in docs, "regenerate it: python -m domain.events.reference"
