@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from domain.events import feed, service
 from domain.events.feed import DRAIN_TASK
 from domain.events.models import EventConsumer
 from domain.jobs import outbox
 from domain.shared.db import get_sessionmaker, unit_of_work
+from domain.shared.events import DomainEvent
 from domain.shared.locks import try_xact_lock
 from tests.support.feed import (
     FED,
@@ -184,3 +185,16 @@ def test_a_commit_with_events_wakes_the_consumers_once(
     with unit_of_work() as session:
         session.execute(text("SELECT 1"))
     assert sent == []
+
+
+def test_a_registered_consumer_that_never_ran_lags_by_every_event(tenant: Any) -> None:
+    name = "testing.never_ran"
+    feed.register(name, lambda *_: None)
+    try:
+        _record(tenant.account_id, 1)
+        with unit_of_work() as session:
+            lags = service.consumer_lags(session)
+            total = session.scalar(select(func.count()).select_from(DomainEvent))
+        assert lags[name] == total
+    finally:
+        feed.unregister(name)
