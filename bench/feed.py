@@ -61,6 +61,7 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def _account() -> uuid.UUID:
+    """A fresh account for the bench's events."""
     from domain.accounts.models import Account
     from domain.shared.db import unit_of_work
 

@@ -32,6 +32,7 @@ class ContactOptedIn(EventPayload):
 
 
 def _contacts(name: str, fires: str, payload: type[EventPayload]) -> EventType:
+    """A catalogue entry of the contacts context."""
     return EventType(name=name, fires=fires, payload=payload, context="contacts")
 
 

@@ -26,6 +26,7 @@ def _type_of(prop: dict[str, Any]) -> str:
 
 
 def _section(event_type: EventType) -> str:
+    """One event type: its heading, when it fires, a table of its payload's fields."""
     schema = catalogue.schema_of(event_type)
     lines = [
         f"### `{event_type.name}`",

@@ -25,12 +25,14 @@ def _xmin() -> ColumnElement[int]:
 
 
 def _after(position: Position) -> ColumnElement[bool]:
+    """Events after position in feed order (a row comparison the index answers)."""
     return tuple_(DomainEvent.tx_id, DomainEvent.id) > tuple_(
         literal(position[0], Xid8()), literal(position[1], BigInteger())
     )
 
 
 def _at_or_before(position: Position) -> ColumnElement[bool]:
+    """Events at or before position in feed order."""
     return tuple_(DomainEvent.tx_id, DomainEvent.id) <= tuple_(
         literal(position[0], Xid8()), literal(position[1], BigInteger())
     )

@@ -132,6 +132,7 @@ class ChargeDispute(OrderRef):
 
 
 def _order(name: str, fires: str, payload: type[EventPayload]) -> EventType:
+    """A catalogue entry of the orders context."""
     return EventType(name=name, fires=fires, payload=payload, context="orders")
 
 

@@ -109,6 +109,7 @@ def test_recording_a_payload_that_does_not_fit_raises(
 
 
 def _paid() -> dict[str, Any]:
+    """A valid order.paid payload, with a uuid object and a lower-case currency."""
     return {
         "order_id": uuid.uuid4(),
         "number": 7,

@@ -76,6 +76,7 @@ def test_a_rolled_back_writer_holds_nothing_up(tenant: Any, fed_consumer: feed.C
 
 
 def _record(account_id: Any, count: int) -> list[int]:
+    """Commit count testing.fed events; their ids."""
     with unit_of_work() as session:
         return [record_fed(session, account_id, seq).id for seq in range(count)]
 

@@ -36,6 +36,7 @@ A, B = WORKER_CONSUMERS
 
 
 def _wait_for(predicate: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    """Poll predicate until it holds, or fail naming what was awaited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -72,6 +73,7 @@ def own_broker() -> Iterator[tuple[RedisServer, Celery, CeleryWorker]]:
 
 
 def _once(consumer: str, ids: list[int]) -> Callable[[], bool]:
+    """Whether each event has taken effect exactly once for consumer."""
     return lambda: effects(consumer, ids) == dict.fromkeys(ids, 1)
 
 

@@ -20,6 +20,7 @@ from workers.tasks.events import drain, purge
 
 
 def _existing(ids: list[int]) -> set[int]:
+    """Which of these events are still in the table."""
     with unit_of_work() as session:
         return set(session.scalars(select(DomainEvent.id).where(DomainEvent.id.in_(ids))))
 

@@ -85,6 +85,7 @@ def effect_writer(name: str) -> Handler:
 
 
 def _maybe_hold(name: str, event: DomainEvent) -> None:
+    """Stop here (pid written, asleep) the first time this consumer reaches a held event."""
     hold_file = event.payload.get("hold_file")
     if hold_file and event.payload.get("hold_consumer") == name and not Path(hold_file).exists():
         Path(hold_file).write_text(str(os.getpid()))
