@@ -25,4 +25,16 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 3600.0,
         "options": {"expires": 600},
     },
+    # Runs the events feed's consumers; after-commit wakes usually beat it to the events,
+    # this catches what a lost wake or a then-running transaction held back.
+    "drain-events": {
+        "task": "events.drain",
+        "schedule": 5.0,
+        "options": {"expires": 15},
+    },
+    "purge-events": {
+        "task": "events.purge",
+        "schedule": 3600.0,
+        "options": {"expires": 600},
+    },
 }

@@ -20,9 +20,9 @@ from prometheus_client.registry import Collector
 from sqlalchemy import event
 
 from api.deps import SettingsDep
+from domain.events import metrics as event_metrics
 from domain.jobs import metrics as job_metrics
 from domain.orders import metrics as order_metrics
-from domain.shared import events
 from domain.shared.db import unit_of_work
 from domain.shared.errors import NotFound, Unauthorized
 from domain.shared.metrics import Gauge
@@ -32,28 +32,6 @@ log = logging.getLogger(__name__)
 
 # A scrape must answer within Prometheus' scrape timeout (10 s by default).
 _STATEMENT_TIMEOUT_MS = 5000
-
-
-def _feed_gauges() -> list[Gauge]:
-    """Each events-feed consumer's lag, once the feed exists (issue 10, section 2).
-
-    LEAD: wire here. Expects `domain.shared.events.consumer_lags(session)` to return a
-    mapping of consumer name -> events not yet processed; adapt `read` if it differs.
-    """
-    consumer_lags = getattr(events, "consumer_lags", None)
-    if consumer_lags is None:
-        return []
-    return [
-        Gauge(
-            "funnels_feed_consumer_lag_events",
-            "Events of the domain-events feed that a consumer has not processed yet.",
-            lambda session: (
-                ((str(name),), float(lag)) for name, lag in consumer_lags(session).items()
-            ),
-            labels=("consumer",),
-            source="feed",
-        )
-    ]
 
 
 def gauge_sources() -> list[Gauge]:
@@ -66,7 +44,7 @@ def gauge_sources() -> list[Gauge]:
         *broker_metrics.GAUGES,
         *job_metrics.GAUGES,
         *order_metrics.GAUGES,
-        *_feed_gauges(),
+        *event_metrics.GAUGES,
     ]
 
 

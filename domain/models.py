@@ -2,6 +2,7 @@
 
 from domain.accounts.models import Account, ApiKey, AuthSession, RefreshToken, User
 from domain.contacts.models import Contact
+from domain.events.models import EventConsumer
 from domain.funnels.models import Funnel, FunnelStep, FunnelTemplate, FunnelVersion
 from domain.jobs.models import Job, OutboxMessage
 from domain.orders.models import (
@@ -29,6 +30,7 @@ __all__ = [
     "Contact",
     "Dispute",
     "DomainEvent",
+    "EventConsumer",
     "Funnel",
     "FunnelStep",
     "FunnelTemplate",

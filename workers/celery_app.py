@@ -48,7 +48,12 @@ def create_celery(broker_url: str | None = None) -> Celery:
         timezone="UTC",
         enable_utc=True,
         beat_schedule=BEAT_SCHEDULE,
-        include=["workers.tasks.jobs", "workers.tasks.payments", "workers.tasks.retention"],
+        include=[
+            "workers.tasks.jobs",
+            "workers.tasks.payments",
+            "workers.tasks.retention",
+            "workers.tasks.events",
+        ],
     )
     return app
 

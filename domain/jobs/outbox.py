@@ -24,6 +24,7 @@ from domain.shared.db import after_close, get_engine, utcnow
 log = logging.getLogger(__name__)
 
 _PENDING = "outbox_pending"
+_WAKES = "outbox_wakes"
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,15 @@ def add(session: Session, message: OutboxMessage) -> None:
     session.add(message)
     if message.available_at <= message.created_at:
         session.info.setdefault(_PENDING, []).append(_outgoing(message))
+
+
+def wake_after_commit(session: Session, *, task: str, queue: str) -> None:
+    """Send task (no arguments) once right after this transaction commits, with no outbox row.
+
+    For nudges whose loss costs only latency because beat runs the task anyway (the events
+    feed's consumers); several asks in one transaction send one message.
+    """
+    session.info.setdefault(_WAKES, {})[task] = queue
 
 
 def _outgoing(message: OutboxMessage) -> OutgoingMessage:
@@ -81,10 +91,14 @@ def _publish(messages: list[OutgoingMessage]) -> list[uuid.UUID]:
 
 @event.listens_for(Session, "after_commit")
 def _relay_after_commit(session: Session) -> None:
-    pending: list[OutgoingMessage] | None = session.info.pop(_PENDING, None)
-    if not pending:
+    pending: list[OutgoingMessage] = session.info.pop(_PENDING, [])
+    wakes: dict[str, str] = session.info.pop(_WAKES, {})
+    if not pending and not wakes:
         return
-    sent = _publish(pending)
+    # Rows first; one list, so a dead broker costs one failed attempt, not one per kind.
+    nudges = [OutgoingMessage(uuid.uuid4(), task, queue, {}) for task, queue in wakes.items()]
+    rows = {message.id for message in pending}
+    sent = [id_ for id_ in _publish([*pending, *nudges]) if id_ in rows]
     if sent:
         # Marked once the session has given its connection back (see after_close); if that
         # never happens, the sweep sends the message again, which tasks shrug off.
@@ -103,6 +117,7 @@ def _mark_published(ids: list[uuid.UUID]) -> None:
 @event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(session: Session) -> None:
     session.info.pop(_PENDING, None)
+    session.info.pop(_WAKES, None)
 
 
 def relay_due(

@@ -35,7 +35,7 @@ def _event(session: Session, dispute: Dispute, type_: str) -> None:
         payload={
             "order_id": str(dispute.order_id),
             "charge_id": str(dispute.charge_id),
-            "dispute_id": str(dispute.id),
+            "dispute_id": dispute.stripe_dispute_id,  # what the merchant finds at Stripe
             "amount_cents": dispute.amount_cents,
             "currency": dispute.currency,
             "reason": dispute.reason,

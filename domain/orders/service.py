@@ -293,7 +293,7 @@ def _apply_intent(
     order: Order,
     charge: OrderCharge,
     intent: Intent,
-    cancel_reason: str = "requested",
+    cancel_reason: str = "canceled_at_stripe",
 ) -> None:
     """Move an open order to what its PaymentIntent says; NotSettledYet while undecided."""
     now = utcnow()

@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     refresh_tokens_retention_days: int = Field(default=7, ge=0)
     retention_batch_size: int = Field(default=1000, gt=0)
     retention_max_batches: int = Field(default=50, gt=0)
+    events_retention_days: int = Field(default=30, gt=0)
+    events_batch_size: int = Field(default=200, gt=0, le=10_000)
 
     allow_private_webhook_urls: bool = False
 

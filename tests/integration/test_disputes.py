@@ -64,8 +64,11 @@ def test_a_dispute_is_recorded_once_even_when_redelivered(
     assert event_types(paid["id"]).count("charge.dispute_created") == 1
     assert event_payload(paid["id"], "charge.dispute_created") == {
         "order_id": paid["id"],
+        "number": None,  # the catalogue's optional order facts, not loaded here
+        "funnel_id": None,
+        "contact_id": None,
         "charge_id": str(main.id),
-        "dispute_id": str(row.id),
+        "dispute_id": dispute["id"],
         "amount_cents": main.captured_cents,
         "currency": "USD",
         "reason": "fraudulent",

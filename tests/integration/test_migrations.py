@@ -80,7 +80,12 @@ def test_domain_events_are_append_only(db: Any, tenant: Any) -> None:
 
     from domain.shared import events
 
-    events.record(db, account_id=tenant.account_id, type="test.happened", payload={})
+    events.record(
+        db,
+        account_id=tenant.account_id,
+        type="contact.created",
+        payload={"contact_id": str(tenant.user_id), "email": tenant.email, "source": None},
+    )
     db.flush()
     with pytest.raises(DBAPIError, match="append-only"), db.begin_nested():
         db.execute(

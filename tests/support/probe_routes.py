@@ -10,11 +10,23 @@ from pydantic import Field
 
 from api.deps import CurrentPrincipal, DbSession, PublicCaller, SettingsDep
 from api.idempotency import Idempotency, respond
+from domain.events import catalogue
 from domain.jobs import service as jobs
 from domain.shared import events
 from domain.shared.schemas import InputModel
 
 router = APIRouter(prefix="/api/v1/_probe", tags=["probe"])
+
+
+class Charged(events.EventPayload):
+    """probe.charged"""
+
+    amount_cents: int
+
+
+catalogue.register(
+    events.EventType("probe.charged", "The probe charge ran.", Charged, context="testing")
+)
 
 
 class ChargeIn(InputModel):

@@ -9,10 +9,22 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from domain.events import catalogue
 from domain.jobs.models import Job
 from domain.shared import events
 from domain.shared.remote import FinalRemoteError, RetryableRemoteError
 from workers.tasks.base import job_task
+
+
+class Recorded(events.EventPayload):
+    """testing.recorded"""
+
+    attempt: int
+
+
+catalogue.register(
+    events.EventType("testing.recorded", "The suite's task ran.", Recorded, context="testing")
+)
 
 
 @job_task("testing.record")

@@ -18,9 +18,12 @@ ROOT = Path(__file__).resolve().parents[2]
 class CeleryWorker:
     """celery worker with the suite's own task module, started and stopped by pid."""
 
-    def __init__(self, env: dict[str, str], name: str) -> None:
+    def __init__(
+        self, env: dict[str, str], name: str, include: tuple[str, ...] = ("tests.support.tasks",)
+    ) -> None:
         self.env = env
         self.name = name
+        self.include = include
         self.log = Path(tempfile.mkstemp(prefix=f"worker-{name}-", suffix=".log")[1])
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -30,7 +33,7 @@ class CeleryWorker:
             str(Path(sys.executable).parent / "celery"),
             "-A", "workers.celery_app:celery_app", "worker",
             "-Q", ",".join(QUEUES),
-            "-I", "tests.support.tasks",
+            "-I", ",".join(self.include),
             "--pool", "prefork", "--concurrency", "2",
             "-n", f"{self.name}-{os.getpid()}@%h",
             "--without-mingle", "--without-gossip", "--loglevel", "INFO",

@@ -1,0 +1,6 @@
+"""Every consumer of the feed, imported in one place (as domain/models.py is for tables).
+
+A context that reads the feed keeps its handlers in its own module, registered with
+`feed.consumer(...)`, and that module is imported here, so every worker and the metrics
+see the same consumers. None yet: analytics and webhooks add theirs.
+"""
