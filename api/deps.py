@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -15,7 +15,7 @@ from domain.accounts import service as accounts
 from domain.accounts.schemas import Principal
 from domain.shared.db import unit_of_work, utcnow
 from domain.shared.errors import Forbidden, InvalidInput, Unauthorized
-from domain.shared.schemas import MAX_PAGE_SIZE, PageParams, SafeStr
+from domain.shared.schemas import MAX_PAGE_SIZE, PageParams, SafeStr, parse_json
 from domain.shared.settings import Settings, get_settings
 
 
@@ -73,16 +73,21 @@ CurrentUser = Annotated[Principal, Depends(_user)]
 """A logged-in user (account and key management are not for API keys)."""
 
 
+_KEY_SHAPE = re.compile(r"[\x21-\x7e]{1,200}")
+
+
 async def _body_key(request: Request) -> str | None:
     """The publishable key sent as a `key` field of a JSON body (navigator.sendBeacon)."""
     if request.method not in ("POST", "PUT", "PATCH"):
         return None
     try:
-        body = json.loads(await request.body())  # cached by Starlette: the route parses it too
+        body = parse_json(await request.body())  # cached by Starlette: the route parses it too
     except ValueError:
-        return None  # the route's own parsing answers with the 422
+        return None  # the route's own parsing answers with the 4xx
     key = body.get("key") if isinstance(body, dict) else None
-    return key if isinstance(key, str) and "\x00" not in key and len(key) <= 200 else None
+    # Keys are printable ASCII: anything else (NUL, lone surrogates) is no key, and must not
+    # reach a query the database would refuse to encode.
+    return key if isinstance(key, str) and _KEY_SHAPE.fullmatch(key) else None
 
 
 def _checkout_caller(

@@ -210,7 +210,7 @@ class StripeGateway:
             return stripe.Webhook.construct_event(payload, signature or "", secret)
         except stripe.SignatureVerificationError as exc:
             raise AppError("The Stripe signature does not match", code="invalid_signature") from exc
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # a signed but absurdly nested payload
             raise AppError("The event is not valid JSON", code="invalid_payload") from exc
 
 

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from domain.shared.db import Base, IdMixin, TenantMixin
 from domain.shared.errors import Conflict, InvalidInput
 from domain.shared.locks import try_xact_lock
+from domain.shared.schemas import parse_json
 
 
 class IdempotencyRecord(IdMixin, TenantMixin, Base):
@@ -54,7 +55,7 @@ class StoredResponse:
 def fingerprint(method: str, path: str, body: bytes) -> str:
     """What makes two requests 'the same': method, path and the JSON body (key order ignored)."""
     try:
-        canonical = json.dumps(json.loads(body or b"null"), sort_keys=True, separators=(",", ":"))
+        canonical = json.dumps(parse_json(body or b"null"), sort_keys=True, separators=(",", ":"))
     except ValueError:
         canonical = body.decode("utf-8", "replace")
     return hashlib.sha256(f"{method.upper()} {path}\n{canonical}".encode()).hexdigest()
