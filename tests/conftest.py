@@ -25,6 +25,7 @@ TEST_SETTINGS = {
     "RATE_LIMIT_ACCOUNT": "100000/hour",
     "RATE_LIMIT_LOGIN": "100000/hour",
     "RATE_LIMIT_TRACKING": "100000/hour",
+    "RATE_LIMIT_TRACKING_CLIENT": "100000/hour",
     "OUTBOX_RELAY_GRACE_SECONDS": "0",
     # Nothing reaches the real Stripe: tests that pay point this at their stand-in.
     "STRIPE_API_BASE": "http://127.0.0.1:9",

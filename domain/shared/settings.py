@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Literal
 
+from limits import parse_many
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -43,11 +45,14 @@ class Settings(BaseSettings):
     refresh_token_ttl_days: int = Field(default=30, gt=0)
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
 
+    # `limits` strings; several windows are separated by ";" and all of them apply.
     rate_limit_enabled: bool = True
-    rate_limit_user: str = "100/hour"
-    rate_limit_account: str = "1000/hour"
-    rate_limit_tracking: str = "20000/hour"
+    rate_limit_user: str = "100/10 seconds;200000/day"
+    rate_limit_account: str = "1000/10 seconds;1000000/day"
+    rate_limit_tracking: str = "5000/10 seconds;20000000/day"
+    rate_limit_tracking_client: str = "200/10 seconds;50000/day"
     rate_limit_login: str = "10/minute"
+    trusted_proxies: str = ""
 
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     idempotency_ttl_hours: int = Field(default=24, gt=0)
@@ -75,6 +80,23 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _limits_parse(self) -> Settings:
+        """A rate limit or proxy list that does not parse is refused at start, not per request."""
+        for name in (
+            "rate_limit_user",
+            "rate_limit_account",
+            "rate_limit_tracking",
+            "rate_limit_tracking_client",
+            "rate_limit_login",
+        ):
+            try:
+                parse_many(getattr(self, name))
+            except ValueError as exc:
+                raise ValueError(f"{name.upper()}: {exc}") from exc
+        trusted_networks(self.trusted_proxies)
+        return self
+
+    @model_validator(mode="after")
     def _requeue_after_outlasts_countdowns(self) -> Settings:
         """A job waiting out a Celery countdown must not look lost to the sweep."""
         if self.job_requeue_after_seconds <= self.celery_max_countdown_seconds:
@@ -99,6 +121,12 @@ class Settings(BaseSettings):
         if not url:
             raise RuntimeError("REDIS_URL is not set (./dev up sets it for you)")
         return url
+
+
+@lru_cache(maxsize=8)
+def trusted_networks(spec: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """TRUSTED_PROXIES parsed: comma-separated addresses or CIDR networks."""
+    return tuple(ip_network(part.strip(), strict=False) for part in spec.split(",") if part.strip())
 
 
 @lru_cache

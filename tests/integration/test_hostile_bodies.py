@@ -53,7 +53,7 @@ HOSTILE: list[tuple[str | None, bytes]] = [
     ("multipart/form-data; boundary=xyz", _GARBAGE),
     (
         "multipart/form-data; boundary=xyz",
-        b"--xyz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"\xff.png\"\r\n"
+        b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="\xff.png"\r\n'
         b"Content-Type: image/png\r\n\r\n" + _GARBAGE[:512] + b"\r\n--xyz--\r\n",
     ),
     (
