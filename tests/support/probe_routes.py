@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -58,3 +59,15 @@ def charge(
 def public(caller: PublicCaller) -> dict[str, str]:
     """Who a checkout/tracking caller is."""
     return {"account_id": str(caller.account_id), "kind": caller.kind}
+
+
+HOLD_ENTERED = threading.Event()
+HOLD_RELEASE = threading.Event()
+
+
+@router.post("/hold")
+def hold(principal: CurrentPrincipal, db: DbSession) -> dict[str, str]:
+    """A long request (a slow Stripe call, say): its transaction stays open until released."""
+    HOLD_ENTERED.set()
+    HOLD_RELEASE.wait(timeout=60)
+    return {"account_id": str(principal.account_id)}
