@@ -15,7 +15,7 @@ from api.ratelimit import Budget, count_request
 from domain.accounts import service as accounts
 from domain.accounts.schemas import Principal
 from domain.shared.db import unit_of_work, utcnow
-from domain.shared.errors import Forbidden, InvalidInput, Unauthorized
+from domain.shared.errors import Forbidden, InvalidInput, ServiceUnavailable, Unauthorized
 from domain.shared.schemas import MAX_PAGE_SIZE, PageParams, SafeStr, parse_json
 from domain.shared.settings import Settings, get_settings, trusted_networks
 
@@ -31,6 +31,20 @@ DbSession = Annotated[Session, Depends(_db, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT access token or an API key (fk_...)")
+
+
+async def _payments_configured(settings: SettingsDep) -> None:
+    """503 payments_not_configured while a Stripe secret is unset or a placeholder."""
+    missing = settings.missing_payment_settings()
+    if missing:
+        raise ServiceUnavailable(
+            f"Payments are not configured: set {', '.join(missing)}",
+            code="payments_not_configured",
+        )
+
+
+PaymentsConfigured = Depends(_payments_configured)
+"""For the routes that move money or call Stripe (a route-level dependency: it runs first)."""
 
 
 def client_ip(request: Request, settings: Settings) -> str:

@@ -27,8 +27,12 @@ TEST_SETTINGS = {
     "RATE_LIMIT_TRACKING": "100000/hour",
     "RATE_LIMIT_TRACKING_CLIENT": "100000/hour",
     "OUTBOX_RELAY_GRACE_SECONDS": "0",
-    # Nothing reaches the real Stripe: tests that pay point this at their stand-in.
+    # Nothing reaches the real Stripe: tests that pay point this at their stand-in. Real-looking
+    # secrets, because unset or placeholder ones switch payments off (503 payments_not_configured);
+    # the `standin` fixture replaces the webhook secret with the stand-in's.
     "STRIPE_API_BASE": "http://127.0.0.1:9",
+    "STRIPE_API_KEY": "sk_test_suite0000000000000000000000",
+    "STRIPE_WEBHOOK_SECRET": "whsec_suite00000000000000000000000000",
 }
 
 

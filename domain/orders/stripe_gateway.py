@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 
 import stripe
 
-from domain.shared.errors import AppError
+from domain.shared.errors import AppError, ServiceUnavailable
 from domain.shared.remote import FinalRemoteError, RemoteError, RetryableRemoteError
-from domain.shared.settings import Settings, get_settings
+from domain.shared.settings import Settings, get_settings, webhook_secret_usable
 
 T = TypeVar("T")
 
@@ -205,7 +205,15 @@ class StripeGateway:
         return str(self._call(self._client.v1.refunds.create, params=params, key=key)["id"])
 
     def parse_event(self, payload: bytes, signature: str | None, secret: str) -> Any:
-        """A webhook event whose signature checks out and is fresh; 400 if not."""
+        """A webhook event whose signature checks out and is fresh; 400 if not.
+
+        A placeholder secret is public (it is in .env.example): nothing signed with it counts.
+        """
+        if not webhook_secret_usable(secret):
+            raise ServiceUnavailable(
+                "Payments are not configured: set STRIPE_WEBHOOK_SECRET",
+                code="payments_not_configured",
+            )
         try:
             return stripe.Webhook.construct_event(payload, signature or "", secret)
         except stripe.SignatureVerificationError as exc:

@@ -26,8 +26,10 @@ class Settings(BaseSettings):
     celery_broker_url: str | None = None
     db_pool_size: int = 10
 
-    stripe_api_key: str = "sk_test_placeholder"
-    stripe_webhook_secret: str = "whsec_placeholder"  # noqa: S105 - not a real secret
+    # Unset or placeholder: payments are off (checkout 503 payments_not_configured, the Stripe
+    # webhook refuses every event); see missing_payment_settings.
+    stripe_api_key: str = ""
+    stripe_webhook_secret: str = ""
     stripe_api_base: str | None = None
     stripe_timeout_seconds: float = Field(default=10.0, gt=0)
     aws_s3_bucket: str | None = None
@@ -103,6 +105,15 @@ class Settings(BaseSettings):
             raise ValueError("JOB_REQUEUE_AFTER_SECONDS must exceed CELERY_MAX_COUNTDOWN_SECONDS")
         return self
 
+    def missing_payment_settings(self) -> list[str]:
+        """The Stripe settings that are unset or placeholders (payments stay off until none)."""
+        missing = []
+        if not _real_secret(self.stripe_api_key, ("sk_test_", "sk_live_", "rk_test_", "rk_live_")):
+            missing.append("STRIPE_API_KEY")
+        if not webhook_secret_usable(self.stripe_webhook_secret):
+            missing.append("STRIPE_WEBHOOK_SECRET")
+        return missing
+
     @property
     def sqlalchemy_url(self) -> str:
         """DATABASE_URL with the psycopg 3 driver named, as SQLAlchemy wants it."""
@@ -121,6 +132,28 @@ class Settings(BaseSettings):
         if not url:
             raise RuntimeError("REDIS_URL is not set (./dev up sets it for you)")
         return url
+
+
+# Words that mark a value copied from an example rather than a secret someone was given.
+_PLACEHOLDER_WORDS = ("placeholder", "change-me", "changeme", "change_me", "example", "dummy")
+
+
+def _real_secret(value: str, prefixes: tuple[str, ...]) -> bool:
+    """True when value looks like a secret Stripe issued: its prefix, a body, no placeholder.
+
+    A placeholder must never authenticate anything: anyone can read it in .env.example and
+    sign a webhook event with it.
+    """
+    prefix = next((p for p in prefixes if value.startswith(p)), None)
+    if prefix is None or len(value) - len(prefix) < 16:
+        return False
+    lowered = value.lower()
+    return not any(word in lowered for word in _PLACEHOLDER_WORDS)
+
+
+def webhook_secret_usable(secret: str) -> bool:
+    """True when a Stripe webhook signing secret is a real one (not unset, not a placeholder)."""
+    return _real_secret(secret, ("whsec_",))
 
 
 @lru_cache(maxsize=8)
