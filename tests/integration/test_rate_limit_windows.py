@@ -172,3 +172,23 @@ def test_client_address(peer: str, forwarded: str | None, expected: str) -> None
     request = Request({"type": "http", "client": (peer, 1), "headers": headers})
     settings = Settings(trusted_proxies="10.0.0.0/8")
     assert client_ip(request, settings) == expected
+
+
+def test_a_request_is_counted_once_whatever_it_carries(tenant: Any) -> None:
+    from starlette.requests import Request
+
+    from api.ratelimit import Budget, count_request
+
+    settings = get_settings().model_copy(update={"rate_limit_tracking": "10/10 seconds"})
+    budget = [Budget(settings.rate_limit_tracking, f"tracking:{tenant.account_id}")]
+
+    def remaining(request: Request) -> int:
+        return int(request.scope["funnels.rate_limit_headers"]["X-RateLimit-Remaining"])
+
+    batch = Request({"type": "http", "client": ("192.0.2.1", 1), "headers": []})
+    for _event in range(5):  # a batch of events asking five times still costs one request
+        count_request(batch, settings, budget)
+    assert remaining(batch) == 9
+    second = Request({"type": "http", "client": ("192.0.2.1", 1), "headers": []})
+    count_request(second, settings, budget)
+    assert remaining(second) == 8
