@@ -47,7 +47,7 @@ PaymentsConfigured = Depends(_payments_configured)
 """For the routes that move money or call Stripe (a route-level dependency: it runs first)."""
 
 
-def client_ip(request: Request, settings: Settings) -> str:
+def client_ip(request: Request, settings: Settings | None = None) -> str:
     """The client's address: the peer, or behind TRUSTED_PROXIES what X-Forwarded-For says.
 
     The header is read right to left, skipping trusted proxies: the first address that is not
@@ -55,7 +55,7 @@ def client_ip(request: Request, settings: Settings) -> str:
     not an address ends the walk at the last trusted one.
     """
     peer = request.client.host if request.client else "unknown"
-    networks = trusted_networks(settings.trusted_proxies)
+    networks = trusted_networks((settings or get_settings()).trusted_proxies)
     if not networks or not _trusted(peer, networks):
         return peer
     hops = [

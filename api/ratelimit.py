@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from limits import RateLimitItem, parse_many
-from limits.storage import storage_from_string
-from limits.strategies import FixedWindowRateLimiter
+from limits.storage import Storage, storage_from_string
 from redis.exceptions import RedisError
 from starlette.requests import Request
 
@@ -32,8 +31,10 @@ class Budget:
 
 
 @lru_cache(maxsize=4)
-def _limiter(redis_url: str) -> FixedWindowRateLimiter:
-    return FixedWindowRateLimiter(storage_from_string(redis_url))
+def _storage(redis_url: str) -> Storage:
+    storage = storage_from_string(redis_url)
+    assert isinstance(storage, Storage)  # a synchronous one: the URL names no async scheme
+    return storage
 
 
 @lru_cache(maxsize=64)
@@ -56,7 +57,7 @@ def count_request(request: Request, settings: Settings, budgets: list[Budget]) -
         return
     counted: set[str] = request.scope.setdefault(COUNTED_KEY, set())
     windows = [
-        (item, budget.key)
+        (item, item.key_for("funnels", budget.key))
         for budget in budgets
         if budget.key not in counted
         for item in _windows(budget.limit)
@@ -64,30 +65,34 @@ def count_request(request: Request, settings: Settings, budgets: list[Budget]) -
     if not windows:
         return
     counted.update(budget.key for budget in budgets)
-    limiter = _limiter(settings.redis_url)
+    storage = _storage(settings.redis_url)
     try:
-        refused = next(
-            (i for i, (item, key) in enumerate(windows) if not limiter.hit(item, "funnels", key)),
-            None,
-        )
-        figures = []  # (remaining, limit, reset) per window
-        for i, (item, key) in enumerate(windows):
-            stats = limiter.get_window_stats(item, "funnels", key)
-            remaining = 0 if i == refused else max(0, stats.remaining)
-            figures.append((remaining, item.amount, stats.reset_time))
+        # The same counters as limits' FixedWindowRateLimiter.hit, one round trip per window
+        # (its hit + get_window_stats would be three), then the expiry of the windows shown.
+        refused = False
+        figures = []  # (remaining, limit, window seconds, storage key)
+        for item, key in windows:
+            if refused:
+                used = storage.get(key)
+            else:
+                used = storage.incr(key, item.get_expiry())
+                refused = used > item.amount
+            figures.append((max(0, item.amount - used), item.amount, item.get_expiry(), key))
+        remaining, amount, _, key = min(figures, key=lambda f: (f[0], -f[2]))
+        reset = storage.get_expiry(key)
+        if refused:
+            reset = max(storage.get_expiry(f[3]) for f in figures if f[0] == 0)
     except RedisError:
         log.warning("rate limiter storage unavailable; letting the request through", exc_info=True)
         return
-    remaining, amount, reset = min(figures, key=lambda f: (f[0], -f[2]))
     headers = {
         "X-RateLimit-Limit": str(amount),
         "X-RateLimit-Remaining": str(remaining),
         "X-RateLimit-Reset": str(math.ceil(reset)),
     }
     request.scope[SCOPE_KEY] = headers
-    if refused is not None:
-        back = max(f[2] for f in figures if f[0] == 0)
-        retry_after = max(1, math.ceil(back - time.time()))
+    if refused:
+        retry_after = max(1, math.ceil(reset - time.time()))
         raise RateLimited(
             retry_after=retry_after, headers={**headers, "Retry-After": str(retry_after)}
         )
