@@ -32,6 +32,7 @@ def test_a_long_request_does_not_hold_up_others_with_the_same_key(app: Any, tena
     assert _last_used(created["id"]) is None
     probe_routes.HOLD_ENTERED.clear()
     probe_routes.HOLD_RELEASE.clear()
+    probe_routes.HOLD_ARMED.set()
     answers: dict[str, int] = {}
 
     def call(name: str, method: str, url: str) -> None:
@@ -50,6 +51,7 @@ def test_a_long_request_does_not_hold_up_others_with_the_same_key(app: Any, tena
         assert "slow" not in answers
         assert _last_used(created["id"]) is not None  # the use is still recorded
     finally:
+        probe_routes.HOLD_ARMED.clear()
         probe_routes.HOLD_RELEASE.set()
         slow.join(timeout=30)
         quick.join(timeout=30)

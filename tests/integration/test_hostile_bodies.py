@@ -67,6 +67,11 @@ HOSTILE: list[tuple[str | None, bytes]] = [
 ]
 
 
+# Methods whose routes take no body: a few bodies show they are ignored, the rest add nothing.
+BODILESS = {"GET", "DELETE"}
+BODILESS_SAMPLE = [HOSTILE[1], HOSTILE[2], HOSTILE[8], HOSTILE[18]]
+
+
 def _placeholder(name: str) -> str:
     """A value for a path parameter: a fresh uuid for ids, a number for versions."""
     if name == "version":
@@ -105,7 +110,7 @@ def test_no_hostile_body_to_any_route_is_a_server_error(
     }[auth]
     failures = []
     for method, path in _targets(app):
-        for content_type, body in HOSTILE:
+        for content_type, body in BODILESS_SAMPLE if method in BODILESS else HOSTILE:
             sent = {**headers, **({"Content-Type": content_type} if content_type else {})}
             r = client.request(method, path, content=body, headers=sent)
             if r.status_code >= 500:
