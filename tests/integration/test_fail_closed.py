@@ -183,3 +183,23 @@ def test_previews_and_visitor_pages_cannot_be_framed(client: TestClient, tenant:
     missing = client.get(f"/f/{tenant.slug}/no-such-funnel")
     assert missing.status_code == 404
     assert missing.headers["X-Frame-Options"] == "DENY"
+
+
+def test_a_refused_value_is_not_logged_by_the_error_handler(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import asyncio
+
+    from sqlalchemy.exc import DataError
+
+    from api.errors import _data_error
+
+    email = f"private-{uuid.uuid4().hex[:8]}@example.com"
+    with pytest.raises(DataError) as raised, get_engine().connect() as connection:
+        connection.execute(text("SELECT CAST(:email AS integer)"), {"email": email})
+    assert email in str(raised.value.orig)  # PostgreSQL quotes the value it refused
+    caplog.set_level(logging.DEBUG)
+    response = asyncio.run(_data_error(None, raised.value))  # type: ignore[arg-type]
+    assert response.status_code == 422
+    assert "22P02" in caplog.text  # the SQLSTATE says what went wrong
+    assert email not in caplog.text
