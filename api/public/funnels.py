@@ -32,9 +32,7 @@ def _page(
             db, account_slug=account_slug, funnel_slug=funnel_slug, step_slug=step_slug
         )
     except NotFound:
-        return HTMLResponse(
-            NOT_FOUND_PAGE, status_code=404, headers={"X-Frame-Options": "DENY"}
-        )
+        return HTMLResponse(NOT_FOUND_PAGE, status_code=404, headers={"X-Frame-Options": "DENY"})
     return HTMLResponse(
         html, headers={**HEADERS, "Content-Security-Policy": content_security_policy()}
     )
