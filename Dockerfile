@@ -2,7 +2,10 @@
 # flower and the one-shot migrate step; docker-compose.yml picks the command.
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 \
+# ENVIRONMENT=production: an image started without being told otherwise refuses the default
+# SECRET_KEY (development accepts it); ./dev up sets development for itself.
+ENV ENVIRONMENT=production \
+    PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1

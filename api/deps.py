@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Iterator
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from api.ratelimit import Budget, enforce
+from api.ratelimit import Budget, count_request
 from domain.accounts import service as accounts
 from domain.accounts.schemas import Principal
 from domain.shared.db import unit_of_work, utcnow
-from domain.shared.errors import Forbidden, InvalidInput, Unauthorized
-from domain.shared.schemas import MAX_PAGE_SIZE, PageParams, SafeStr
-from domain.shared.settings import Settings, get_settings
+from domain.shared.errors import Forbidden, InvalidInput, ServiceUnavailable, Unauthorized
+from domain.shared.schemas import MAX_PAGE_SIZE, PageParams, SafeStr, parse_json
+from domain.shared.settings import Settings, get_settings, trusted_networks
 
 
 def _db() -> Iterator[Session]:
@@ -32,9 +33,64 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 _bearer = HTTPBearer(auto_error=False, description="A JWT access token or an API key (fk_...)")
 
 
-def client_ip(request: Request) -> str:
-    """The peer address (behind a proxy, run uvicorn with --proxy-headers)."""
-    return request.client.host if request.client else "unknown"
+async def _payments_configured(settings: SettingsDep) -> None:
+    """503 payments_not_configured while a Stripe secret is unset or a placeholder."""
+    missing = settings.missing_payment_settings()
+    if missing:
+        raise ServiceUnavailable(
+            f"Payments are not configured: set {', '.join(missing)}",
+            code="payments_not_configured",
+        )
+
+
+PaymentsConfigured = Depends(_payments_configured)
+"""For the routes that move money or call Stripe (a route-level dependency: it runs first)."""
+
+
+def client_ip(request: Request, settings: Settings | None = None) -> str:
+    """The client's address: the peer, or behind TRUSTED_PROXIES what X-Forwarded-For says.
+
+    The header is read right to left, skipping trusted proxies: the first address that is not
+    one is the client (anything further left was written by the client itself). A hop that is
+    not an address ends the walk at the last trusted one.
+    """
+    peer = request.client.host if request.client else "unknown"
+    networks = trusted_networks((settings or get_settings()).trusted_proxies)
+    if not networks or not _trusted(peer, networks):
+        return peer
+    hops = [
+        hop.strip()
+        for value in request.headers.getlist("x-forwarded-for")
+        for hop in value.split(",")
+        if hop.strip()
+    ]
+    client = peer
+    for hop in reversed(hops):
+        if _address(hop) is None:
+            break
+        client = hop
+        if not _trusted(hop, networks):
+            break
+    return client
+
+
+def _address(value: str) -> IPv4Address | IPv6Address | None:
+    """value as an IP address (IPv4-mapped IPv6 as IPv4), or None."""
+    try:
+        address = ip_address(value)
+    except ValueError:
+        return None
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _trusted(value: str, networks: tuple[IPv4Network | IPv6Network, ...]) -> bool:
+    """True when value is an address inside one of the trusted networks."""
+    address = _address(value)
+    return address is not None and any(
+        address.version == network.version and address in network for network in networks
+    )
 
 
 def _principal(
@@ -48,7 +104,7 @@ def _principal(
             "Missing bearer token", code="not_authenticated", headers={"WWW-Authenticate": "Bearer"}
         )
     principal = accounts.authenticate_bearer(db, settings, credentials.credentials, utcnow())
-    enforce(
+    count_request(
         request,
         settings,
         [
@@ -73,16 +129,21 @@ CurrentUser = Annotated[Principal, Depends(_user)]
 """A logged-in user (account and key management are not for API keys)."""
 
 
+_KEY_SHAPE = re.compile(r"[\x21-\x7e]{1,200}")
+
+
 async def _body_key(request: Request) -> str | None:
     """The publishable key sent as a `key` field of a JSON body (navigator.sendBeacon)."""
     if request.method not in ("POST", "PUT", "PATCH"):
         return None
     try:
-        body = json.loads(await request.body())  # cached by Starlette: the route parses it too
+        body = parse_json(await request.body())  # cached by Starlette: the route parses it too
     except ValueError:
-        return None  # the route's own parsing answers with the 422
+        return None  # the route's own parsing answers with the 4xx
     key = body.get("key") if isinstance(body, dict) else None
-    return key if isinstance(key, str) and "\x00" not in key and len(key) <= 200 else None
+    # Keys are printable ASCII: anything else (NUL, lone surrogates) is no key, and must not
+    # reach a query the database would refuse to encode.
+    return key if isinstance(key, str) and _KEY_SHAPE.fullmatch(key) else None
 
 
 def _checkout_caller(
@@ -102,10 +163,16 @@ def _checkout_caller(
             "Send a bearer token or the account's publishable key", code="not_authenticated"
         )
     principal = accounts.authenticate_publishable_key(db, publishable)
-    enforce(
+    # Anonymous callers share the merchant's public budget, so each address has its own
+    # smaller one first: one client holding the public key cannot lock out every buyer.
+    address = client_ip(request, settings)
+    count_request(
         request,
         settings,
-        [Budget(settings.rate_limit_tracking, f"tracking:{principal.account_id}")],
+        [
+            Budget(settings.rate_limit_tracking_client, f"public:{principal.account_id}:{address}"),
+            Budget(settings.rate_limit_tracking, f"tracking:{principal.account_id}"),
+        ],
     )
     return principal
 
@@ -117,7 +184,8 @@ a `key` field of the JSON body), counted against the account's much larger track
 
 def auth_rate_limit(request: Request, settings: SettingsDep) -> None:
     """The strict per-address budget of the unauthenticated auth endpoints."""
-    enforce(request, settings, [Budget(settings.rate_limit_login, f"auth-ip:{client_ip(request)}")])
+    address = client_ip(request, settings)
+    count_request(request, settings, [Budget(settings.rate_limit_login, f"auth-ip:{address}")])
 
 
 # The pure dependencies are async: a plain function would cost a thread-pool hop per request.

@@ -65,7 +65,9 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _data_error(_: Request, exc: Exception) -> JSONResponse:
     # A value the database refused (out of range, bad encoding): the caller's input, not a crash.
-    log.warning("database refused a value: %s", exc)
+    # Logged by its SQLSTATE only: PostgreSQL's message quotes the value (an email, say).
+    assert isinstance(exc, DataError)
+    log.warning("database refused a value (SQLSTATE %s)", getattr(exc.orig, "sqlstate", None))
     return JSONResponse(
         error_body("A value is out of range or malformed", "invalid_data"), status_code=422
     )

@@ -70,8 +70,12 @@ def respond(
             headers=headers(body) if headers else None,
         )
     now = utcnow()
+    # Anonymous checkout callers get a key space of their own: a visitor must never be able
+    # to claim (and so answer) a key the merchant's server is about to use.
+    scope: idempotency.KeyScope = "public" if principal.kind == "publishable_key" else "merchant"
     stored = idempotency.begin(
         db,
+        scope=scope,
         account_id=principal.account_id,
         key=request.key,
         request_fingerprint=request.fingerprint,
@@ -87,6 +91,7 @@ def respond(
     code = _status(status_code, body)
     idempotency.store(
         db,
+        scope=scope,
         account_id=principal.account_id,
         key=request.key,
         request_fingerprint=request.fingerprint,

@@ -8,9 +8,8 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 
-from limits import RateLimitItem, parse
-from limits.storage import storage_from_string
-from limits.strategies import FixedWindowRateLimiter
+from limits import RateLimitItem, parse_many
+from limits.storage import Storage, storage_from_string
 from redis.exceptions import RedisError
 from starlette.requests import Request
 
@@ -20,59 +19,84 @@ from domain.shared.settings import Settings
 log = logging.getLogger(__name__)
 
 SCOPE_KEY = "funnels.rate_limit_headers"
+COUNTED_KEY = "funnels.rate_limit_counted"
 
 
 @dataclass(frozen=True)
 class Budget:
-    """One limit applied to one caller key (e.g. 100/hour for user:<id>)."""
+    """The limits of one caller key: one or more windows (`100/10 seconds;200000/day`)."""
 
     limit: str
     key: str
 
 
 @lru_cache(maxsize=4)
-def _limiter(redis_url: str) -> FixedWindowRateLimiter:
-    return FixedWindowRateLimiter(storage_from_string(redis_url))
+def _storage(redis_url: str) -> Storage:
+    storage = storage_from_string(redis_url)
+    assert isinstance(storage, Storage)  # a synchronous one: the URL names no async scheme
+    return storage
 
 
 @lru_cache(maxsize=64)
-def _parse(limit: str) -> RateLimitItem:
-    return parse(limit)
+def _windows(limit: str) -> tuple[RateLimitItem, ...]:
+    return tuple(parse_many(limit))
 
 
-def enforce(request: Request, settings: Settings, budgets: list[Budget]) -> None:
-    """Count this request against every budget; 429 if any is spent.
+def count_request(request: Request, settings: Settings, budgets: list[Budget]) -> None:
+    """Count this request once against every window of every budget; 429 if one is spent.
 
-    The tightest budget's figures are attached to the answer as X-RateLimit-* headers.
-    A Redis outage lets requests through (logged) rather than taking the API down.
+    The unit is the HTTP request, never what it carries (a batch of tracking events costs one),
+    and a request is counted once per budget key however many dependencies ask. Windows are
+    hit in order and the first refusal stops the count, so refused requests do not spend the
+    longer windows behind it (put burst windows first). The tightest window's figures go on
+    the answer as X-RateLimit-* headers; a refusal's Retry-After is when every spent window
+    has come back. A Redis outage lets requests through (logged) rather than taking the API
+    down.
     """
     if not settings.rate_limit_enabled or not budgets or not settings.redis_url:
         return
-    limiter = _limiter(settings.redis_url)
-    tightest: tuple[int, int, float] | None = None  # remaining, limit, reset
-    exceeded = False
+    counted: set[str] = request.scope.setdefault(COUNTED_KEY, set())
+    windows = [
+        (item, item.key_for("funnels", budget.key))
+        for budget in budgets
+        if budget.key not in counted
+        for item in _windows(budget.limit)
+    ]
+    if not windows:
+        return
+    counted.update(budget.key for budget in budgets)
+    storage = _storage(settings.redis_url)
     try:
-        for budget in budgets:
-            item = _parse(budget.limit)
-            allowed = limiter.hit(item, "funnels", budget.key)
-            stats = limiter.get_window_stats(item, "funnels", budget.key)
-            figures = (stats.remaining if allowed else 0, item.amount, stats.reset_time)
-            if tightest is None or figures[0] < tightest[0]:
-                tightest = figures
-            exceeded = exceeded or not allowed
+        # The same counters as limits' FixedWindowRateLimiter.hit, one round trip per window
+        # (its hit + get_window_stats would be three), then the expiry of the windows shown.
+        refused = False
+        figures = []  # (remaining, limit, window seconds, storage key)
+        for item, key in windows:
+            if refused:
+                used = storage.get(key)
+            else:
+                used = storage.incr(key, item.get_expiry())
+                refused = used > item.amount
+            figures.append((max(0, item.amount - used), item.amount, item.get_expiry(), key))
+        remaining, amount, _, key = min(figures, key=lambda f: (f[0], -f[2]))
+        reset = storage.get_expiry(key)
+        if refused:
+            reset = max(storage.get_expiry(f[3]) for f in figures if f[0] == 0)
     except RedisError:
         log.warning("rate limiter storage unavailable; letting the request through", exc_info=True)
         return
-    assert tightest is not None
-    remaining, amount, reset = tightest
     headers = {
         "X-RateLimit-Limit": str(amount),
-        "X-RateLimit-Remaining": str(max(0, remaining)),
+        "X-RateLimit-Remaining": str(remaining),
         "X-RateLimit-Reset": str(math.ceil(reset)),
     }
     request.scope[SCOPE_KEY] = headers
-    if exceeded:
+    if refused:
         retry_after = max(1, math.ceil(reset - time.time()))
         raise RateLimited(
             retry_after=retry_after, headers={**headers, "Retry-After": str(retry_after)}
         )
+
+
+enforce = count_request
+"""The former name of count_request."""

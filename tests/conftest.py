@@ -25,13 +25,18 @@ TEST_SETTINGS = {
     "RATE_LIMIT_ACCOUNT": "100000/hour",
     "RATE_LIMIT_LOGIN": "100000/hour",
     "RATE_LIMIT_TRACKING": "100000/hour",
+    "RATE_LIMIT_TRACKING_CLIENT": "100000/hour",
     "OUTBOX_RELAY_GRACE_SECONDS": "0",
     # Workers look again at a checkout being paid within a second or two; the hour-long
     # schedules are exercised in simulated time (tests/integration/test_long_waits.py).
     "WAIT_SCHEDULE": "0.5s,1s,2s",
     "RETRY_SCHEDULE_DEFAULT": "1s,2s,4s,8s,16s,32s",
-    # Nothing reaches the real Stripe: tests that pay point this at their stand-in.
+    # Nothing reaches the real Stripe: tests that pay point this at their stand-in. Real-looking
+    # secrets, because unset or placeholder ones switch payments off (503 payments_not_configured);
+    # the `standin` fixture replaces the webhook secret with the stand-in's.
     "STRIPE_API_BASE": "http://127.0.0.1:9",
+    "STRIPE_API_KEY": "sk_test_suite0000000000000000000000",
+    "STRIPE_WEBHOOK_SECRET": "whsec_suite00000000000000000000000000",
 }
 
 

@@ -16,7 +16,12 @@ NOT_FOUND_PAGE = (
     "<!doctype html><html><head><meta charset='utf-8'><title>Not found</title></head>"
     "<body><h1>This page does not exist or is not published.</h1></body></html>"
 )
-HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "public, max-age=60"}
+# X-Frame-Options for browsers that predate CSP frame-ancestors.
+HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "public, max-age=60",
+}
 
 
 def _page(
@@ -27,7 +32,7 @@ def _page(
             db, account_slug=account_slug, funnel_slug=funnel_slug, step_slug=step_slug
         )
     except NotFound:
-        return HTMLResponse(NOT_FOUND_PAGE, status_code=404)
+        return HTMLResponse(NOT_FOUND_PAGE, status_code=404, headers={"X-Frame-Options": "DENY"})
     return HTMLResponse(
         html, headers={**HEADERS, "Content-Security-Policy": content_security_policy()}
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, status
 
 from api.deps import CurrentUser, DbSession, SettingsDep, auth_rate_limit
-from api.ratelimit import Budget, enforce
+from api.ratelimit import Budget, count_request
 from domain.accounts import service as accounts
 from domain.accounts.schemas import (
     LoginIn,
@@ -35,7 +35,7 @@ def register(body: RegisterIn, db: DbSession, settings: SettingsDep) -> Register
 @router.post("/login", response_model=TokenPair, dependencies=[Depends(auth_rate_limit)])
 def login(request: Request, body: LoginIn, db: DbSession, settings: SettingsDep) -> TokenPair:
     """Email and password for an access token and a refresh token."""
-    enforce(
+    count_request(
         request, settings, [Budget(settings.rate_limit_login, f"login-email:{body.email.lower()}")]
     )
     return accounts.login(db, settings, body, utcnow())

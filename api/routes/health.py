@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from api.deps import SettingsDep
 from domain.shared.db import get_engine
 from domain.shared.settings import get_settings
 from workers.celery_app import celery_app
@@ -44,8 +45,13 @@ def _check_broker() -> None:
 
 
 @router.get("/ready", responses={503: {"description": "a dependency is down"}})
-def ready() -> JSONResponse:
-    """Database, Redis and the broker are reachable (503 with the failing ones if not)."""
+def ready(settings: SettingsDep) -> JSONResponse:
+    """Database, Redis and the broker are reachable (503 with the failing ones if not).
+
+    Payments are reported, not required: without Stripe secrets the rest of the system works
+    (checkout answers 503 payments_not_configured), so the answer stays 200 and `missing`
+    names the settings to set.
+    """
     checks: dict[str, Any] = {}
     for name, check in (
         ("database", _check_database),
@@ -58,7 +64,9 @@ def ready() -> JSONResponse:
         except Exception as exc:  # any failure means not ready; say which
             checks[name] = f"unavailable: {exc.__class__.__name__}"
     ok = all(value == "ok" for value in checks.values())
-    body = {"status": "ready" if ok else "unavailable", "checks": checks}
+    missing = settings.missing_payment_settings()
+    checks["payments"] = f"not configured: {', '.join(missing)}" if missing else "ok"
+    body = {"status": "ready" if ok else "unavailable", "checks": checks, "missing": missing}
     if not ok:
         body |= {"error": "Not ready", "code": "not_ready"}
     return JSONResponse(body, status_code=200 if ok else 503)

@@ -11,7 +11,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
-from api.deps import CurrentPrincipal, DbSession, Pagination, PublicCaller, SettingsDep
+from api.deps import (
+    CurrentPrincipal,
+    DbSession,
+    Pagination,
+    PaymentsConfigured,
+    PublicCaller,
+    SettingsDep,
+)
 from api.idempotency import Idempotency, respond
 from domain.orders import analytics, offers
 from domain.orders import service as orders
@@ -47,6 +54,7 @@ def _job_location(body: Any) -> dict[str, str]:
 @router.post(
     "/payment-intent",
     response_model=PaymentIntentOut,
+    dependencies=[PaymentsConfigured],
     status_code=status.HTTP_201_CREATED,
     responses={503: {"description": "Stripe is not answering"}},
 )
@@ -78,6 +86,7 @@ def create_payment_intent(
 @router.post(
     "",
     response_model=OrderCreatedOut,
+    dependencies=[PaymentsConfigured],
     status_code=status.HTTP_202_ACCEPTED,
     responses={409: {"description": "The PaymentIntent does not fit this cart, or has an order"}},
 )
@@ -192,6 +201,7 @@ def get_order(order_id: uuid.UUID, principal: CurrentPrincipal, db: DbSession) -
 @router.post(
     "/stripe/webhook",
     response_model=StripeWebhookOut,
+    dependencies=[PaymentsConfigured],
     responses={400: {"description": "Bad or stale signature; nothing was stored"}},
 )
 async def stripe_webhook(
@@ -210,6 +220,7 @@ async def stripe_webhook(
 @router.post(
     "/{order_id}/cancel",
     response_model=OrderJobOut,
+    dependencies=[PaymentsConfigured],
     status_code=status.HTTP_202_ACCEPTED,
     responses={409: {"description": "The order is paid (refund it instead) or settled"}},
 )
@@ -235,6 +246,7 @@ def complete_order(order_id: uuid.UUID, principal: CurrentPrincipal, db: DbSessi
 @router.post(
     "/{order_id}/refunds",
     response_model=RefundAcceptedOut,
+    dependencies=[PaymentsConfigured],
     status_code=status.HTTP_202_ACCEPTED,
     responses={409: {"description": "The order is not paid"}},
 )
@@ -284,6 +296,7 @@ def list_refunds(
 @router.post(
     "/{order_id}/bumps",
     response_model=OrderOut,
+    dependencies=[PaymentsConfigured],
     responses={
         403: {"description": "Publishable key without the order's customer_token"},
         409: {"description": "The buyer has confirmed the payment, or the order is settled"},
@@ -302,6 +315,7 @@ def add_bump(order_id: uuid.UUID, body: BumpIn, caller: PublicCaller, db: DbSess
 @router.post(
     "/{order_id}/upsells",
     response_model=UpsellAnswerOut,
+    dependencies=[PaymentsConfigured],
     status_code=status.HTTP_202_ACCEPTED,
     responses={
         201: {"model": UpsellAnswerOut, "description": "A decline, recorded"},

@@ -135,6 +135,7 @@ def preview_page(
         headers={
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
+            "X-Frame-Options": "DENY",
             "Content-Security-Policy": content_security_policy(),
         },
     )

@@ -5,12 +5,15 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from domain.accounts.models import Account, ApiKey, AuthSession, RefreshToken, User
-from domain.shared.db import paginate
+from domain.shared.db import get_engine, paginate
 from domain.shared.schemas import PageParams
+
+# How precisely an API key's last use is recorded: at most one write per key this often.
+API_KEY_USE_RESOLUTION = timedelta(minutes=1)
 
 
 def slug_taken(session: Session, slug: str) -> bool:
@@ -90,16 +93,23 @@ def get_api_key_by_hash(session: Session, key_hash: str) -> ApiKey | None:
     )
 
 
-def touch_api_key(session: Session, api_key_id: uuid.UUID, now: datetime) -> None:
-    """Record use of a key, at most once a minute (no write on every request)."""
-    session.execute(
-        update(ApiKey)
-        .where(
-            ApiKey.id == api_key_id,
-            (ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at < now - timedelta(minutes=1)),
+def record_api_key_use(api_key_id: uuid.UUID, now: datetime) -> None:
+    """Record use of a key in a short transaction of its own, at most once a minute.
+
+    Never in the request's transaction: the row lock would last until the request ends
+    (Stripe calls included) and every other request with the key would queue behind it.
+    """
+    with get_engine().begin() as connection:
+        connection.execute(
+            update(ApiKey)
+            .where(ApiKey.id == api_key_id, _unused_since(now - API_KEY_USE_RESOLUTION))
+            .values(last_used_at=now)
         )
-        .values(last_used_at=now)
-    )
+
+
+def _unused_since(cutoff: datetime) -> ColumnElement[bool]:
+    """The key's last recorded use is older than cutoff (or there is none)."""
+    return ApiKey.last_used_at.is_(None) | (ApiKey.last_used_at < cutoff)
 
 
 def list_api_keys(

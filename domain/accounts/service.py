@@ -6,6 +6,7 @@ import re
 import secrets
 import uuid
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -34,7 +35,7 @@ from domain.accounts.security import (
     new_refresh_token,
     verify_password,
 )
-from domain.shared.db import utcnow
+from domain.shared.db import after_close, utcnow
 from domain.shared.errors import Conflict, NotFound, Unauthorized
 from domain.shared.schemas import PageParams
 from domain.shared.settings import Settings
@@ -172,7 +173,11 @@ def authenticate_bearer(
         key = repo.get_api_key_by_hash(session, hash_token(token))
         if key is None:
             raise Unauthorized("Invalid API key", code="invalid_api_key")
-        repo.touch_api_key(session, key.id, now)
+        stale = now - repo.API_KEY_USE_RESOLUTION
+        if key.last_used_at is None or key.last_used_at < stale:
+            # After the request's session has closed, in a transaction of its own: see
+            # record_api_key_use (and after_close, for why not while the session holds one).
+            after_close(session, partial(repo.record_api_key_use, key.id, now))
         return Principal(account_id=key.account_id, kind="api_key", api_key_id=key.id)
     claims = decode_access_token(settings, token)
     if claims is None:

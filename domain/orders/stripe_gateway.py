@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 import stripe
 
 from domain.shared.db import utcnow
-from domain.shared.errors import AppError
+from domain.shared.errors import AppError, ServiceUnavailable
 from domain.shared.remote import FinalRemoteError, RemoteError, RetryableRemoteError
-from domain.shared.settings import Settings, get_settings
+from domain.shared.settings import Settings, get_settings, webhook_secret_usable
 
 T = TypeVar("T")
 
@@ -274,12 +274,20 @@ class StripeGateway:
             raise _translate(exc) from exc
 
     def parse_event(self, payload: bytes, signature: str | None, secret: str) -> Any:
-        """A webhook event whose signature checks out and is fresh; 400 if not."""
+        """A webhook event whose signature checks out and is fresh; 400 if not.
+
+        A placeholder secret is public (it is in .env.example): nothing signed with it counts.
+        """
+        if not webhook_secret_usable(secret):
+            raise ServiceUnavailable(
+                "Payments are not configured: set STRIPE_WEBHOOK_SECRET",
+                code="payments_not_configured",
+            )
         try:
             return stripe.Webhook.construct_event(payload, signature or "", secret)
         except stripe.SignatureVerificationError as exc:
             raise AppError("The Stripe signature does not match", code="invalid_signature") from exc
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # a signed but absurdly nested payload
             raise AppError("The event is not valid JSON", code="invalid_payload") from exc
 
 

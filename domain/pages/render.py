@@ -232,6 +232,9 @@ def content_security_policy(settings: Settings | None = None) -> str:
         "font-src": "'self'",
         "frame-src": f"{videos} {stripe} {STRIPE_FRAMES}",
         "connect-src": f"'self' {stripe} {STRIPE_API}",
+        # Nobody may frame a page (clickjacking a checkout): visitors open funnels at their
+        # own URL, and the builder loads previews by fetch with its token, not as a frame.
+        "frame-ancestors": "'none'",
     }
     # dict.fromkeys: each source once, in order (the settings may name the same origin twice).
     return "; ".join(

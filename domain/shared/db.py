@@ -95,6 +95,8 @@ def get_engine() -> Engine:
             settings.sqlalchemy_url,
             pool_size=settings.db_pool_size,
             pool_pre_ping=True,
+            # Errors and logs show the SQL, never its values (emails, addresses, tokens).
+            hide_parameters=True,
         )
         _sessionmaker = sessionmaker(_engine, expire_on_commit=False)
     return _engine

@@ -2,9 +2,11 @@
 
 The same key with the same request replays the first answer; with another request it is
 refused (422 idempotency_key_reused); while the first request still runs, 409
-idempotency_key_in_progress. Keys are scoped to the account and kept for 24 hours.
+idempotency_key_in_progress. Keys are scoped to the account and the kind of caller (the
+merchant's users and API keys share one key space, anonymous publishable-key callers have
+another, so a visitor cannot squat a key the merchant will use) and kept for 24 hours.
 
-"Still running" is a transaction-scoped advisory lock on (account, key): the first request
+"Still running" is a transaction-scoped advisory lock on (account, scope, key): the first request
 holds it until its transaction commits or rolls back, so a crashed request never leaves a
 key stuck. The stored answer is written in that same transaction, so either the work and
 its answer are both committed or neither is. Only successful answers are stored: an error
@@ -18,7 +20,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Index, String, UniqueConstraint, delete, select
 from sqlalchemy.dialects.postgresql import JSONB, insert
@@ -27,6 +29,10 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from domain.shared.db import Base, IdMixin, TenantMixin
 from domain.shared.errors import Conflict, InvalidInput
 from domain.shared.locks import try_xact_lock
+from domain.shared.schemas import parse_json
+
+KeyScope = Literal["merchant", "public"]
+"""Whose key space: the merchant's users and API keys, or anonymous publishable-key callers."""
 
 
 class IdempotencyRecord(IdMixin, TenantMixin, Base):
@@ -34,10 +40,11 @@ class IdempotencyRecord(IdMixin, TenantMixin, Base):
 
     __tablename__ = "idempotency_keys"
     __table_args__ = (
-        UniqueConstraint("account_id", "key"),
+        UniqueConstraint("account_id", "scope", "key"),
         Index("ix_idempotency_keys_expires_at", "expires_at"),
     )
 
+    scope: Mapped[KeyScope] = mapped_column(String(16))
     key: Mapped[str] = mapped_column(String(255))
     fingerprint: Mapped[str] = mapped_column(String(64))
     response_status: Mapped[int]
@@ -57,17 +64,23 @@ class StoredResponse:
 def fingerprint(method: str, path: str, body: bytes) -> str:
     """What makes two requests 'the same': method, path and the JSON body (key order ignored)."""
     try:
-        canonical = json.dumps(json.loads(body or b"null"), sort_keys=True, separators=(",", ":"))
+        canonical = json.dumps(parse_json(body or b"null"), sort_keys=True, separators=(",", ":"))
     except ValueError:
         canonical = body.decode("utf-8", "replace")
     return hashlib.sha256(f"{method.upper()} {path}\n{canonical}".encode()).hexdigest()
 
 
 def begin(
-    session: Session, *, account_id: uuid.UUID, key: str, request_fingerprint: str, now: datetime
+    session: Session,
+    *,
+    account_id: uuid.UUID,
+    key: str,
+    request_fingerprint: str,
+    now: datetime,
+    scope: KeyScope = "merchant",
 ) -> StoredResponse | None:
     """Claim the key for this transaction; the stored answer to replay, or None to go ahead."""
-    if not try_xact_lock(session, "idempotency", str(account_id), key):
+    if not try_xact_lock(session, "idempotency", str(account_id), scope, key):
         raise Conflict(
             "A request with this Idempotency-Key is still in progress",
             code="idempotency_key_in_progress",
@@ -75,6 +88,7 @@ def begin(
     record = session.scalar(
         select(IdempotencyRecord).where(
             IdempotencyRecord.account_id == account_id,
+            IdempotencyRecord.scope == scope,
             IdempotencyRecord.key == key,
             IdempotencyRecord.expires_at > now,
         )
@@ -98,6 +112,7 @@ def store(
     response: StoredResponse,
     now: datetime,
     ttl_hours: int,
+    scope: KeyScope = "merchant",
 ) -> None:
     """Keep the answer for replays (replacing an expired record of the same key)."""
     values = {
@@ -109,8 +124,8 @@ def store(
     }
     session.execute(
         insert(IdempotencyRecord)
-        .values(id=uuid.uuid4(), account_id=account_id, key=key, **values)
-        .on_conflict_do_update(index_elements=["account_id", "key"], set_=values)
+        .values(id=uuid.uuid4(), account_id=account_id, scope=scope, key=key, **values)
+        .on_conflict_do_update(index_elements=["account_id", "scope", "key"], set_=values)
     )
 
 

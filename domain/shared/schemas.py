@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,18 +55,37 @@ Id = Annotated[uuid.UUID, Field(strict=False)]
 MAX_JSON_DEPTH = 24
 
 
-def shallow_json(value: Any) -> Any:
+# The deepest request body read at all (its fields are then held to MAX_JSON_DEPTH and their
+# own rules): far above any real request, far below the interpreter's recursion limit.
+MAX_BODY_DEPTH = 64
+
+
+def shallow_json(value: Any, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """Refuse absurdly nested JSON before anything walks it recursively."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if depth > MAX_JSON_DEPTH:
-            raise ValueError(f"nested more than {MAX_JSON_DEPTH} levels deep")
+        if depth > max_depth:
+            raise ValueError(f"nested more than {max_depth} levels deep")
         if isinstance(item, dict):
             stack.extend((v, depth + 1) for v in item.values())
         elif isinstance(item, list):
             stack.extend((v, depth + 1) for v in item)
     return value
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """A request body read as JSON; ValueError for anything else (bad UTF-8, bad JSON, too deep).
+
+    json.loads recurses once per level and past the interpreter's limit raises RecursionError,
+    which is no ValueError: every reader of raw bodies goes through here, so none forgets it,
+    and what it returns is shallow enough for anything that walks it recursively afterwards.
+    """
+    try:
+        value = json.loads(raw)
+    except RecursionError as exc:
+        raise ValueError(f"nested more than {MAX_BODY_DEPTH} levels deep") from exc
+    return shallow_json(value, MAX_BODY_DEPTH)
 
 
 class InputModel(BaseModel):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Literal
 
+from limits import parse_many
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -26,8 +28,10 @@ class Settings(BaseSettings):
     celery_broker_url: str | None = None
     db_pool_size: int = 10
 
-    stripe_api_key: str = "sk_test_placeholder"
-    stripe_webhook_secret: str = "whsec_placeholder"  # noqa: S105 - not a real secret
+    # Unset or placeholder: payments are off (checkout 503 payments_not_configured, the Stripe
+    # webhook refuses every event); see missing_payment_settings.
+    stripe_api_key: str = ""
+    stripe_webhook_secret: str = ""
     stripe_api_base: str | None = None
     stripe_timeout_seconds: float = Field(default=10.0, gt=0)
     aws_s3_bucket: str | None = None
@@ -48,11 +52,14 @@ class Settings(BaseSettings):
     # and one-click offers (the buyer may linger on an upsell page; a leaked token expires).
     customer_token_ttl_minutes: int = Field(default=60, gt=0)
 
+    # `limits` strings; several windows are separated by ";" and all of them apply.
     rate_limit_enabled: bool = True
-    rate_limit_user: str = "100/hour"
-    rate_limit_account: str = "1000/hour"
-    rate_limit_tracking: str = "20000/hour"
+    rate_limit_user: str = "100/10 seconds;200000/day"
+    rate_limit_account: str = "1000/10 seconds;1000000/day"
+    rate_limit_tracking: str = "5000/10 seconds;20000000/day"
+    rate_limit_tracking_client: str = "200/10 seconds;50000/day"
     rate_limit_login: str = "10/minute"
+    trusted_proxies: str = ""
 
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     idempotency_ttl_hours: int = Field(default=24, gt=0)
@@ -110,6 +117,23 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _limits_parse(self) -> Settings:
+        """A rate limit or proxy list that does not parse is refused at start, not per request."""
+        for name in (
+            "rate_limit_user",
+            "rate_limit_account",
+            "rate_limit_tracking",
+            "rate_limit_tracking_client",
+            "rate_limit_login",
+        ):
+            try:
+                parse_many(getattr(self, name))
+            except ValueError as exc:
+                raise ValueError(f"{name.upper()}: {exc}") from exc
+        trusted_networks(self.trusted_proxies)
+        return self
+
+    @model_validator(mode="after")
     def _requeue_after_outlasts_countdowns(self) -> Settings:
         """A job waiting out a Celery countdown must not look lost to the sweep."""
         if self.job_requeue_after_seconds <= self.celery_max_countdown_seconds:
@@ -130,6 +154,15 @@ class Settings(BaseSettings):
             )
         return self
 
+    def missing_payment_settings(self) -> list[str]:
+        """The Stripe settings that are unset or placeholders (payments stay off until none)."""
+        missing = []
+        if not _real_secret(self.stripe_api_key, ("sk_test_", "sk_live_", "rk_test_", "rk_live_")):
+            missing.append("STRIPE_API_KEY")
+        if not webhook_secret_usable(self.stripe_webhook_secret):
+            missing.append("STRIPE_WEBHOOK_SECRET")
+        return missing
+
     @property
     def sqlalchemy_url(self) -> str:
         """DATABASE_URL with the psycopg 3 driver named, as SQLAlchemy wants it."""
@@ -148,6 +181,34 @@ class Settings(BaseSettings):
         if not url:
             raise RuntimeError("REDIS_URL is not set (./dev up sets it for you)")
         return url
+
+
+# Words that mark a value copied from an example rather than a secret someone was given.
+_PLACEHOLDER_WORDS = ("placeholder", "change-me", "changeme", "change_me", "example", "dummy")
+
+
+def _real_secret(value: str, prefixes: tuple[str, ...]) -> bool:
+    """True when value looks like a secret Stripe issued: its prefix, a body, no placeholder.
+
+    A placeholder must never authenticate anything: anyone can read it in .env.example and
+    sign a webhook event with it.
+    """
+    prefix = next((p for p in prefixes if value.startswith(p)), None)
+    if prefix is None or len(value) - len(prefix) < 16:
+        return False
+    lowered = value.lower()
+    return not any(word in lowered for word in _PLACEHOLDER_WORDS)
+
+
+def webhook_secret_usable(secret: str) -> bool:
+    """True when a Stripe webhook signing secret is a real one (not unset, not a placeholder)."""
+    return _real_secret(secret, ("whsec_",))
+
+
+@lru_cache(maxsize=8)
+def trusted_networks(spec: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """TRUSTED_PROXIES parsed: comma-separated addresses or CIDR networks."""
+    return tuple(ip_network(part.strip(), strict=False) for part in spec.split(",") if part.strip())
 
 
 @lru_cache

@@ -10,15 +10,18 @@ from __future__ import annotations
 import ast
 import importlib
 import json
+import os
 import re
 import shlex
 import subprocess
 import sys
+import time
 import tomllib
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from pydantic import TypeAdapter
@@ -279,7 +282,74 @@ def test_servers_have_healthchecks_and_volumes() -> None:
         assert mounts & volumes, f"{name} keeps no data in a named volume"
 
 
+def test_flower_requires_authentication_and_refuses_to_start_without_it() -> None:
+    argv = _commands()["flower"]
+    auth = [arg for arg in argv if arg.startswith("--basic_auth=")]
+    assert len(auth) == 1, "Flower shows every tenant's task arguments: it needs a login"
+    # ${VAR:?message}: docker compose refuses to start while the credentials are unset or empty.
+    assert re.fullmatch(r"--basic_auth=\$\{FLOWER_BASIC_AUTH:\?[^}]+\}", auth[0]), auth[0]
+    for mapping in _services()["flower"].get("ports", []):
+        host = str(mapping).rsplit(":", 2)[0] if str(mapping).count(":") >= 2 else ""
+        assert host == "127.0.0.1", f"Flower is published beyond the host: {mapping}"
+
+
+def _interpolate(arg: str, env: dict[str, str]) -> str:
+    """arg with ${NAME:?message} filled in from env, as docker compose does (KeyError if unset)."""
+    return re.sub(r"\$\{([A-Z_]+):\?[^}]*\}", lambda m: env[m.group(1)], arg)
+
+
+def test_flower_started_as_compose_starts_it_asks_for_the_login(servers: Any) -> None:
+    from devtools.embedded import free_port
+
+    port = free_port()
+    env = {"FLOWER_BASIC_AUTH": "ops:correct-horse-battery"}
+    argv = [_interpolate(arg, env) for arg in _commands()["flower"]]
+    argv = [f"--port={port}" if a.startswith("--port=") else a for a in argv]
+    argv = ["--address=127.0.0.1" if a.startswith("--address=") else a for a in argv]
+    executable = str(Path(sys.executable).parent / argv[0])
+    process = subprocess.Popen(
+        [executable, *argv[1:]],
+        cwd=ROOT,
+        env={**os.environ, "CELERY_BROKER_URL": servers.redis_url},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/tasks"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                anonymous = httpx.get(url, timeout=2)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, "Flower exited"
+                assert time.monotonic() < deadline, "Flower did not start"
+                time.sleep(0.2)
+        assert anonymous.status_code == 401
+        assert httpx.get(url, auth=("ops", "wrong"), timeout=5).status_code == 401
+        assert httpx.get(url, auth=("ops", "correct-horse-battery"), timeout=5).status_code == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
 # --- Dockerfile ----------------------------------------------------------------------------
+
+
+def _dockerfile_env() -> dict[str, str]:
+    """The image's ENV settings (KEY=VALUE pairs of every ENV instruction)."""
+    env: dict[str, str] = {}
+    for instruction, args in _dockerfile_instructions():
+        if instruction == "ENV":
+            for word in shlex.split(args):
+                key, _, value = word.partition("=")
+                env[key] = value
+    return env
+
+
+def test_the_image_runs_as_production_unless_told_otherwise() -> None:
+    # Development accepts the default SECRET_KEY: an image started without ENVIRONMENT must not.
+    assert _dockerfile_env().get("ENVIRONMENT") == "production"
 
 
 def test_dockerfile_copies_every_package_the_commands_import() -> None:

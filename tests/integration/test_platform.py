@@ -47,7 +47,7 @@ def test_health_and_ready(client: Any) -> None:
     assert client.get("/health").json() == {"status": "ok"}
     r = client.get("/ready")
     assert r.status_code == 200
-    assert r.json()["checks"] == {"database": "ok", "redis": "ok", "broker": "ok"}
+    assert r.json()["checks"] == {"database": "ok", "redis": "ok", "broker": "ok", "payments": "ok"}
 
 
 def test_ready_is_503_when_redis_and_broker_are_down(

@@ -79,5 +79,7 @@ def test_login_has_its_own_strict_budget_per_email(client: Any, tenant: Any, lim
 def test_limits_are_settings() -> None:
     s = Settings(rate_limit_user="5/minute", rate_limit_tracking="50000/hour")
     assert (s.rate_limit_user, s.rate_limit_tracking) == ("5/minute", "50000/hour")
-    assert Settings.model_fields["rate_limit_account"].default == "1000/hour"
-    assert Settings.model_fields["rate_limit_user"].default == "100/hour"
+    with pytest.raises(ValueError, match="RATE_LIMIT_USER"):
+        Settings(rate_limit_user="100 per fortnight")
+    with pytest.raises(ValueError, match="does not appear to be an IPv4 or IPv6 network"):
+        Settings(trusted_proxies="10.0.0.0/8, not-a-network")

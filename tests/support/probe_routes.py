@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -70,3 +71,18 @@ def charge(
 def public(caller: PublicCaller) -> dict[str, str]:
     """Who a checkout/tracking caller is."""
     return {"account_id": str(caller.account_id), "kind": caller.kind}
+
+
+# A test arms the hold; unarmed (any other test calling the route) it answers at once.
+HOLD_ARMED = threading.Event()
+HOLD_ENTERED = threading.Event()
+HOLD_RELEASE = threading.Event()
+
+
+@router.post("/hold")
+def hold(principal: CurrentPrincipal, db: DbSession) -> dict[str, str]:
+    """A long request (a slow Stripe call, say): while armed, its transaction stays open."""
+    if HOLD_ARMED.is_set():
+        HOLD_ENTERED.set()
+        HOLD_RELEASE.wait(timeout=60)
+    return {"account_id": str(principal.account_id)}
