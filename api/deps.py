@@ -10,11 +10,12 @@ from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from api.openapi import answers
 from api.ratelimit import Budget, enforce
 from domain.accounts import service as accounts
 from domain.accounts.schemas import Principal
 from domain.shared.db import unit_of_work, utcnow
-from domain.shared.errors import Forbidden, InvalidInput, Unauthorized
+from domain.shared.errors import Forbidden, Unauthorized
 from domain.shared.schemas import MAX_PAGE_SIZE, PageParams, SafeStr
 from domain.shared.settings import Settings, get_settings
 
@@ -37,6 +38,7 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+@answers(401, 429)
 def _principal(
     request: Request,
     db: DbSession,
@@ -63,6 +65,7 @@ CurrentPrincipal = Annotated[Principal, Depends(_principal)]
 """A user (JWT) or an API key, rate-limited per caller and per account."""
 
 
+@answers(403, s403="This endpoint needs a user's access token, not an API key")
 async def _user(principal: CurrentPrincipal) -> Principal:
     if principal.kind != "user":
         raise Forbidden("This endpoint needs a user's access token", code="user_token_required")
@@ -85,6 +88,7 @@ async def _body_key(request: Request) -> str | None:
     return key if isinstance(key, str) and "\x00" not in key and len(key) <= 200 else None
 
 
+@answers(401, 429)
 def _checkout_caller(
     request: Request,
     db: DbSession,
@@ -115,6 +119,7 @@ PublicCaller = Annotated[Principal, Depends(_checkout_caller)]
 a `key` field of the JSON body), counted against the account's much larger tracking budget."""
 
 
+@answers(429)
 def auth_rate_limit(request: Request, settings: SettingsDep) -> None:
     """The strict per-address budget of the unauthenticated auth endpoints."""
     enforce(request, settings, [Budget(settings.rate_limit_login, f"auth-ip:{client_ip(request)}")])
@@ -131,26 +136,23 @@ async def _page(
 Pagination = Annotated[PageParams, Depends(_page)]
 
 
+# What _if_match_version reads, as the document states it: 3, "3" or W/"3".
+IF_MATCH_PATTERN = r'^(?:(?:W/)?"[0-9]{1,9}"|[0-9]{1,9})$'
+
+
 async def _if_match_version(
     if_match: Annotated[
         str | None,
         Header(
-            max_length=40,
-            description='The edit version this write is based on, e.g. `3` or `"3"`',
+            pattern=IF_MATCH_PATTERN,
+            description='The edit version this write is based on: `3`, `"3"` or `W/"3"`',
         ),
     ] = None,
 ) -> int | None:
     """The version named by an If-Match header (plain or quoted ETag form), if any."""
     if if_match is None:
         return None
-    value = if_match.strip().removeprefix("W/").strip('"')
-    if not value.isascii() or not value.isdigit() or len(value) > 9:
-        raise InvalidInput(
-            "If-Match must be an edit version number",
-            code="validation_error",
-            details=[{"loc": ["header", "if-match"], "msg": "expected an integer version"}],
-        )
-    return int(value)
+    return int(if_match.removeprefix("W/").strip('"'))
 
 
 IfMatchVersion = Annotated[int | None, Depends(_if_match_version)]

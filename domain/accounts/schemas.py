@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from pydantic import EmailStr, Field
+from pydantic import Field
 
-from domain.shared.schemas import InputModel, OutputModel
+from domain.shared.schemas import Email, InputModel, OutputModel
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Principal:
 class RegisterIn(InputModel):
     """A new account and its owner."""
 
-    email: EmailStr
+    email: Email
     password: str = Field(min_length=8, max_length=256)
     account_name: str = Field(min_length=1, max_length=200)
     full_name: str | None = Field(default=None, max_length=200)
@@ -43,7 +43,7 @@ class RegisterIn(InputModel):
 class LoginIn(InputModel):
     """Credentials."""
 
-    email: EmailStr
+    email: Email
     password: str = Field(min_length=1, max_length=256)
 
 

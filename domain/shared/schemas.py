@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    model_validator,
+)
 
 T = TypeVar("T")
 
@@ -46,6 +57,52 @@ SafeStr = Annotated[str, AfterValidator(_reject_nul)]
 """A string safe to store in PostgreSQL text (no NUL bytes); use it for query parameters."""
 
 
+# The forms JSON Schema's `date-time` and `date` formats allow (RFC 3339), and no others:
+# pydantic alone would also read `0.5` as a Unix time, which the document calls invalid.
+_RFC3339_DATE_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+_RFC3339_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _rfc3339(pattern: re.Pattern[str], example: str) -> Any:
+    def check(value: Any) -> Any:
+        if isinstance(value, dt.date):
+            return value
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            raise ValueError(f"expected an RFC 3339 value such as {example}")
+        return value
+
+    return check
+
+
+DateTimeParam = Annotated[
+    AwareDatetime, BeforeValidator(_rfc3339(_RFC3339_DATE_TIME, "2026-01-31T09:30:00Z"))
+]
+"""A date-time query parameter: RFC 3339 with a time zone, as its `date-time` format says."""
+DateParam = Annotated[dt.date, BeforeValidator(_rfc3339(_RFC3339_DATE, "2026-01-31"))]
+"""A date query parameter: RFC 3339 full-date (YYYY-MM-DD), as its `date` format says."""
+
+
+# email-validator refuses special-use domains (RFC 6761) and local parts over 64 characters,
+# which the `email` format allows: the document states both as a pattern (JSON Schema
+# regexes have no case-insensitive flag); the server keeps checking with email-validator.
+_SPECIAL_USE = "|".join(
+    "".join(f"[{c}{c.upper()}]" for c in name)
+    for name in ("arpa", "invalid", "local", "localhost", "onion", "test")
+)
+Email = Annotated[
+    EmailStr,
+    Field(
+        json_schema_extra={
+            "maxLength": 254,
+            "pattern": rf"^(?=.{{1,64}}@[^@]*$)(?!.*@(?:.*\.)?(?:{_SPECIAL_USE})\.?$).*$",
+        }
+    ),
+]
+"""An email address as email-validator accepts it (no special-use domains such as .test)."""
+
+
 Id = Annotated[uuid.UUID, Field(strict=False)]
 """A uuid in a request body: JSON has no uuid type, so it arrives as a string."""
 
@@ -68,10 +125,33 @@ def shallow_json(value: Any) -> Any:
     return value
 
 
+def _integral_floats_as_ints(value: Any) -> Any:
+    """Read 3.0 as 3, in place: JSON Schema's `integer` allows it, strict pydantic would not.
+
+    Walks with a stack, like _has_nul: depth is refused later, never a RecursionError.
+    """
+    stack = [value] if isinstance(value, dict | list) else []
+    while stack:
+        item = stack.pop()
+        keys: Any = list(item.keys()) if isinstance(item, dict) else range(len(item))
+        for key in keys:
+            element = item[key]
+            if isinstance(element, float) and element.is_integer():
+                item[key] = int(element)
+            elif isinstance(element, dict | list):
+                stack.append(element)
+    return value
+
+
 class InputModel(BaseModel):
     """Base of request bodies: strict types; unknown fields and NUL bytes are refused."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _integral_numbers(cls, data: Any) -> Any:
+        return _integral_floats_as_ints(data)
 
     @model_validator(mode="after")
     def _no_nul_bytes(self) -> InputModel:
@@ -80,8 +160,29 @@ class InputModel(BaseModel):
         return self
 
 
+def _null_only_where_allowed(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """A PATCH field's schema allows null only if the model's `nullable` names it."""
+    nullable: frozenset[str] = getattr(model, "nullable", frozenset())
+    for name, prop in schema.get("properties", {}).items():
+        options = prop.get("anyOf")
+        if name in nullable or not options:
+            continue
+        kept = [option for option in options if option.get("type") != "null"]
+        if len(kept) == len(options):
+            continue
+        del prop["anyOf"]
+        if prop.get("default", "") is None:
+            del prop["default"]  # the field may be left out, not sent as null
+        if len(kept) == 1:
+            prop.update(kept[0])
+        else:
+            prop["anyOf"] = kept
+
+
 class PatchModel(InputModel):
     """Base of PATCH bodies: only sent fields change; null only where a field may be empty."""
+
+    model_config = ConfigDict(json_schema_extra=_null_only_where_allowed)
 
     nullable: ClassVar[frozenset[str]] = frozenset()
 
@@ -114,7 +215,13 @@ def _upper(value: Any) -> Any:
 Currency = Annotated[
     str,
     BeforeValidator(_upper),
-    Field(pattern=r"^[A-Z]{3}$", examples=["USD"], description="ISO 4217 code"),
+    Field(
+        pattern=r"^[A-Z]{3}$",
+        examples=["USD"],
+        description="ISO 4217 code (read upper-cased)",
+        # What is checked after upper-casing, as the document can state it.
+        json_schema_extra={"pattern": "^[A-Za-z]{3}$"},
+    ),
 ]
 Cents = Annotated[int, Field(ge=0, le=10**12, description="amount in the currency's minor unit")]
 
