@@ -84,7 +84,7 @@ DateParam = Annotated[dt.date, BeforeValidator(_rfc3339(_RFC3339_DATE, "2026-01-
 """A date query parameter: RFC 3339 full-date (YYYY-MM-DD), as its `date` format says."""
 
 
-# email-validator refuses special-use domains (RFC 6761) and local parts over 64 characters,
+# email-validator refuses special-use domains (RFC 6761) and domain labels over 63 characters,
 # which the `email` format allows: the document states both as a pattern (JSON Schema
 # regexes have no case-insensitive flag); the server keeps checking with email-validator.
 _SPECIAL_USE = "|".join(
@@ -96,7 +96,7 @@ Email = Annotated[
     Field(
         json_schema_extra={
             "maxLength": 254,
-            "pattern": rf"^(?=.{{1,64}}@[^@]*$)(?!.*@(?:.*\.)?(?:{_SPECIAL_USE})\.?$).*$",
+            "pattern": rf"^(?!.*@(?:.*\.)?(?:{_SPECIAL_USE})\.?$)(?!.*@[^@]*[^.@]{{64}}).*$",
         }
     ),
 ]
