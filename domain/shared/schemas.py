@@ -160,7 +160,7 @@ class InputModel(BaseModel):
         return self
 
 
-def _null_only_where_allowed(schema: dict[str, Any], model: type[BaseModel]) -> None:
+def null_only_where_allowed(schema: dict[str, Any], model: type[BaseModel]) -> None:
     """A PATCH field's schema allows null only if the model's `nullable` names it."""
     nullable: frozenset[str] = getattr(model, "nullable", frozenset())
     for name, prop in schema.get("properties", {}).items():
@@ -182,7 +182,7 @@ def _null_only_where_allowed(schema: dict[str, Any], model: type[BaseModel]) -> 
 class PatchModel(InputModel):
     """Base of PATCH bodies: only sent fields change; null only where a field may be empty."""
 
-    model_config = ConfigDict(json_schema_extra=_null_only_where_allowed)
+    model_config = ConfigDict(json_schema_extra=null_only_where_allowed)
 
     nullable: ClassVar[frozenset[str]] = frozenset()
 
