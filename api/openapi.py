@@ -58,6 +58,7 @@ class RateLimitedOut(ErrorOut):
 
 
 def _int_header(description: str, *, required: bool = False) -> dict[str, Any]:
+    """A response header holding an integer."""
     return {"description": description, "required": required, "schema": {"type": "integer"}}
 
 
@@ -105,6 +106,7 @@ def answers(*statuses: int, **reasons: str) -> Callable[[F], F]:
     """
 
     def mark(func: F) -> F:
+        """Record the statuses; the dependency itself is unchanged."""
         _answers[func] = {
             status: reasons.get(f"s{status}", REASONS.get(status, "")) for status in statuses
         }
@@ -118,6 +120,7 @@ def install(app: FastAPI) -> None:
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
+        """FastAPI's document, completed once and cached like FastAPI's own."""
         if app.openapi_schema is None:
             document = generate()
             complete(document, dependency_statuses(app))

@@ -54,6 +54,7 @@ def _offer_rules(schema: dict[str, Any], model: type[BaseModel]) -> None:
         null_only_where_allowed(schema, model)
 
     def step_type_is_not(types: list[str]) -> dict[str, Any]:
+        """A condition: the body names a step_type that is not one of these."""
         return {"properties": {"step_type": {"not": {"enum": types}}}, "required": ["step_type"]}
 
     schema["allOf"] = [

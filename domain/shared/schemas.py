@@ -66,7 +66,10 @@ _RFC3339_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _rfc3339(pattern: re.Pattern[str], example: str) -> Any:
+    """A before-validator refusing strings that are not of the RFC 3339 form `pattern`."""
+
     def check(value: Any) -> Any:
+        """The value if it has the form (dates built in code pass as they are)."""
         if isinstance(value, dt.date):
             return value
         if not isinstance(value, str) or not pattern.fullmatch(value):
@@ -151,6 +154,7 @@ class InputModel(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _integral_numbers(cls, data: Any) -> Any:
+        """3.0 as 3 before the strict checks."""
         return _integral_floats_as_ints(data)
 
     @model_validator(mode="after")

@@ -30,6 +30,7 @@ SEED = int(os.environ.get("FUZZ_SEED", "20261201"))
 
 
 def _app() -> Any:
+    """The app under test, built as production builds it."""
     # Module import happens after conftest's pytest_configure set the test servers' URLs.
     from api.main import create_app
 
@@ -359,9 +360,11 @@ def test_call_sequences_conform_to_the_document(owned: Owned) -> None:
 
         class Scenario(schema.as_state_machine()):  # type: ignore[misc]
             def setup(self) -> None:
+                """A fresh owner for each chain."""
                 self.owner = replace(owned, authorization=_register(client))
 
             def before_call(self, case: Any) -> None:
+                """The chain's owner's token; null ids a link extracted filled in."""
                 self.owner.fill_nulls(case)
 
         Scenario.run(

@@ -30,6 +30,7 @@ def patch_widget(
 
 
 def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every (method, path, operation) of a document."""
     return [
         (method, path, operation)
         for path, item in document["paths"].items()
@@ -80,6 +81,7 @@ def test_patch_fields_that_may_not_be_null_are_not_nullable(app: Any) -> None:
     schemas = app.openapi()["components"]["schemas"]
 
     def nullable(model: str, field: str) -> bool:
+        """Whether the schema lets the field be null."""
         prop = schemas[model]["properties"][field]
         return any(option.get("type") == "null" for option in prop.get("anyOf", [prop]))
 
