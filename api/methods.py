@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import routing
 from starlette.routing import Match
 from starlette.types import Scope
 
@@ -14,8 +15,6 @@ def allowed_methods(app: Any, scope: Scope) -> list[str]:
     `/api/v1/funnels/templates` is the templates route's path, not a funnel id: PATCH on it
     is a 405 (Allow: GET), not the 422 of PATCH /api/v1/funnels/{funnel_id}.
     """
-    from fastapi import routing
-
     iterate = getattr(routing, "iter_route_contexts", None)
     routes = iterate(app.routes) if iterate is not None else app.routes
     matching: list[tuple[int, set[str]]] = []

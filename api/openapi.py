@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from http import HTTPStatus
 from typing import Any, TypeVar
 
-from fastapi import FastAPI
+from fastapi import FastAPI, routing
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security.base import SecurityBase
@@ -139,18 +139,24 @@ def dependency_statuses(app: FastAPI) -> dict[tuple[str, str], dict[int, str]]:
             call = dependant.call
             if isinstance(call, SecurityBase):
                 statuses.setdefault(401, REASONS[401])
-            elif call is not None and call in _answers:
-                for status, reason in _answers[call].items():
+            else:
+                for status, reason in _marked(call).items():
                     statuses.setdefault(status, reason)
         for method in route.methods or ():
             found[(route.path_format, method.lower())] = statuses
     return found
 
 
+def _marked(call: Any) -> dict[int, str]:
+    """The statuses `answers` recorded for a dependency (none for an unhashable callable)."""
+    try:
+        return _answers.get(call, {})
+    except TypeError:
+        return {}
+
+
 def _api_routes(app: FastAPI) -> Iterator[Any]:
     """Every API route in the document, as its effective route (included routers too)."""
-    from fastapi import routing
-
     # FastAPI 0.16x keeps included routers whole; older versions copy their routes.
     iterate = getattr(routing, "iter_route_contexts", None)
     for route in iterate(app.routes) if iterate is not None else app.routes:
