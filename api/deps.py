@@ -11,11 +11,12 @@ from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from api.openapi import answers
 from api.ratelimit import Budget, count_request
 from domain.accounts import service as accounts
 from domain.accounts.schemas import Principal
 from domain.shared.db import unit_of_work, utcnow
-from domain.shared.errors import Forbidden, InvalidInput, ServiceUnavailable, Unauthorized
+from domain.shared.errors import Forbidden, ServiceUnavailable, Unauthorized
 from domain.shared.schemas import MAX_PAGE_SIZE, PageParams, SafeStr, parse_json
 from domain.shared.settings import Settings, get_settings, trusted_networks
 
@@ -33,6 +34,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 _bearer = HTTPBearer(auto_error=False, description="A JWT access token or an API key (fk_...)")
 
 
+@answers(503, s503="Payments are not configured (a Stripe secret is unset or a placeholder)")
 async def _payments_configured(settings: SettingsDep) -> None:
     """503 payments_not_configured while a Stripe secret is unset or a placeholder."""
     missing = settings.missing_payment_settings()
@@ -93,6 +95,7 @@ def _trusted(value: str, networks: tuple[IPv4Network | IPv6Network, ...]) -> boo
     )
 
 
+@answers(401, 429)
 def _principal(
     request: Request,
     db: DbSession,
@@ -119,6 +122,7 @@ CurrentPrincipal = Annotated[Principal, Depends(_principal)]
 """A user (JWT) or an API key, rate-limited per caller and per account."""
 
 
+@answers(403, s403="This endpoint needs a user's access token, not an API key")
 async def _user(principal: CurrentPrincipal) -> Principal:
     if principal.kind != "user":
         raise Forbidden("This endpoint needs a user's access token", code="user_token_required")
@@ -146,6 +150,7 @@ async def _body_key(request: Request) -> str | None:
     return key if isinstance(key, str) and _KEY_SHAPE.fullmatch(key) else None
 
 
+@answers(401, 429)
 def _checkout_caller(
     request: Request,
     db: DbSession,
@@ -182,6 +187,7 @@ PublicCaller = Annotated[Principal, Depends(_checkout_caller)]
 a `key` field of the JSON body), counted against the account's much larger tracking budget."""
 
 
+@answers(429)
 def auth_rate_limit(request: Request, settings: SettingsDep) -> None:
     """The strict per-address budget of the unauthenticated auth endpoints."""
     address = client_ip(request, settings)
@@ -199,26 +205,23 @@ async def _page(
 Pagination = Annotated[PageParams, Depends(_page)]
 
 
+# What _if_match_version reads, as the document states it: 3, "3" or W/"3".
+IF_MATCH_PATTERN = r'^(?:(?:W/)?"[0-9]{1,9}"|[0-9]{1,9})$'
+
+
 async def _if_match_version(
     if_match: Annotated[
         str | None,
         Header(
-            max_length=40,
-            description='The edit version this write is based on, e.g. `3` or `"3"`',
+            pattern=IF_MATCH_PATTERN,
+            description='The edit version this write is based on: `3`, `"3"` or `W/"3"`',
         ),
     ] = None,
 ) -> int | None:
     """The version named by an If-Match header (plain or quoted ETag form), if any."""
     if if_match is None:
         return None
-    value = if_match.strip().removeprefix("W/").strip('"')
-    if not value.isascii() or not value.isdigit() or len(value) > 9:
-        raise InvalidInput(
-            "If-Match must be an edit version number",
-            code="validation_error",
-            details=[{"loc": ["header", "if-match"], "msg": "expected an integer version"}],
-        )
-    return int(value)
+    return int(if_match.removeprefix("W/").strip('"'))
 
 
 IfMatchVersion = Annotated[int | None, Depends(_if_match_version)]

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.methods import allowed_methods
 from domain.shared.errors import AppError, RateLimited
 
 log = logging.getLogger(__name__)
@@ -47,16 +48,33 @@ async def _app_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    allowed = allowed_methods(request.app, request.scope)
+    if allowed and request.method not in allowed:
+        # A fixed path (/funnels/templates) read as an id by a route of another method.
+        return _method_not_allowed(allowed)
     return JSONResponse(
         error_body("Request validation failed", "validation_error", _validation_details(exc)),
         status_code=422,
     )
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+def _method_not_allowed(allowed: list[str]) -> JSONResponse:
+    """405 with every method the path allows (Starlette's Allow names one route's only)."""
+    return JSONResponse(
+        error_body("Method Not Allowed", "method_not_allowed"),
+        status_code=405,
+        headers={"Allow": ", ".join(allowed)},
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        allowed = allowed_methods(request.app, request.scope)
+        if allowed:
+            return _method_not_allowed(allowed)
     status = HTTPStatus(exc.status_code)
     code = status.phrase.lower().replace(" ", "_").replace("-", "_")
     message = exc.detail if isinstance(exc.detail, str) else status.phrase

@@ -6,7 +6,7 @@ import gc
 
 from fastapi import FastAPI
 
-from api import errors, metrics
+from api import errors, metrics, openapi
 from api.middleware import BodySizeLimit, RateLimitHeaders
 from api.public import funnels as public_funnels
 from api.routes import (
@@ -56,6 +56,7 @@ def create_app() -> FastAPI:
     ):
         app.include_router(router)
     errors.install(app)
+    openapi.install(app)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(
         BodySizeLimit,

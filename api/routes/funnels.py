@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, status
 from sqlalchemy.orm import Session
@@ -29,6 +29,15 @@ from domain.funnels.schemas import (
 from domain.shared.schemas import Page, SafeStr, page_of
 
 router = APIRouter(prefix="/api/v1/funnels", tags=["funnels"])
+
+SLUG_TAKEN = "the slug is taken (`slug_taken`)"
+ARCHIVED = "the funnel is archived (`funnel_archived`)"
+
+
+def _conflict(*causes: str) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for the 409s only the route knows about."""
+    return {409: {"description": "Conflicts with the current state: " + "; ".join(causes)}}
+
 
 VersionNumber = Annotated[int, Path(ge=1, le=2_147_483_647, description="a published edit version")]
 
@@ -62,7 +71,12 @@ def list_templates(
     )
 
 
-@router.post("/from-template", response_model=FunnelOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/from-template",
+    response_model=FunnelOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={**_conflict(SLUG_TAKEN), 404: {"description": "No template with that id"}},
+)
 def create_from_template(
     body: FromTemplateIn, principal: CurrentPrincipal, db: DbSession
 ) -> FunnelOut:
@@ -72,7 +86,12 @@ def create_from_template(
     return _out(db, funnel)
 
 
-@router.post("", response_model=FunnelOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=FunnelOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=_conflict(SLUG_TAKEN),
+)
 def create_funnel(body: FunnelIn, principal: CurrentPrincipal, db: DbSession) -> FunnelOut:
     """Create a draft funnel, optionally with its steps."""
     return _out(db, funnels.create(db, account_id=principal.account_id, data=body))
@@ -105,7 +124,13 @@ def get_funnel(funnel_id: uuid.UUID, principal: CurrentPrincipal, db: DbSession)
     return _out(db, funnels.get(db, account_id=principal.account_id, funnel_id=funnel_id))
 
 
-@router.patch("/{funnel_id}", response_model=FunnelOut)
+@router.patch(
+    "/{funnel_id}",
+    response_model=FunnelOut,
+    responses=_conflict(
+        ARCHIVED, SLUG_TAKEN, "that status change is not allowed (`invalid_status_transition`)"
+    ),
+)
 def update_funnel(
     funnel_id: uuid.UUID,
     body: FunnelPatch,
@@ -145,7 +170,12 @@ def archive_funnel(
     )
 
 
-@router.post("/{funnel_id}/clone", response_model=FunnelOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{funnel_id}/clone",
+    response_model=FunnelOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=_conflict(SLUG_TAKEN),
+)
 def clone_funnel(
     funnel_id: uuid.UUID,
     principal: CurrentPrincipal,
@@ -165,7 +195,7 @@ def clone_funnel(
 
 
 # Declared before /steps/{step_id} so "order" is never read as a step id.
-@router.put("/{funnel_id}/steps/order", response_model=FunnelOut)
+@router.put("/{funnel_id}/steps/order", response_model=FunnelOut, responses=_conflict(ARCHIVED))
 def reorder_steps(
     funnel_id: uuid.UUID,
     body: StepOrder,
@@ -184,7 +214,12 @@ def reorder_steps(
     return _out(db, funnels.get(db, account_id=principal.account_id, funnel_id=funnel_id))
 
 
-@router.post("/{funnel_id}/steps", response_model=StepOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{funnel_id}/steps",
+    response_model=StepOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=_conflict(ARCHIVED, SLUG_TAKEN),
+)
 def add_step(
     funnel_id: uuid.UUID,
     body: StepIn,
@@ -203,7 +238,11 @@ def add_step(
     return StepOut.model_validate(step)
 
 
-@router.patch("/{funnel_id}/steps/{step_id}", response_model=StepOut)
+@router.patch(
+    "/{funnel_id}/steps/{step_id}",
+    response_model=StepOut,
+    responses=_conflict(ARCHIVED, SLUG_TAKEN),
+)
 def update_step(
     funnel_id: uuid.UUID,
     step_id: uuid.UUID,
@@ -224,7 +263,11 @@ def update_step(
     return StepOut.model_validate(step)
 
 
-@router.delete("/{funnel_id}/steps/{step_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{funnel_id}/steps/{step_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=_conflict(ARCHIVED),
+)
 def delete_step(
     funnel_id: uuid.UUID,
     step_id: uuid.UUID,
@@ -269,7 +312,11 @@ def list_versions(
     )
 
 
-@router.post("/{funnel_id}/versions/{version}/restore", response_model=FunnelOut)
+@router.post(
+    "/{funnel_id}/versions/{version}/restore",
+    response_model=FunnelOut,
+    responses=_conflict(ARCHIVED, SLUG_TAKEN),
+)
 def restore_version(
     funnel_id: uuid.UUID,
     version: VersionNumber,

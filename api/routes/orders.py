@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime
 
 from api.deps import (
     CurrentPrincipal,
@@ -20,6 +18,7 @@ from api.deps import (
     SettingsDep,
 )
 from api.idempotency import Idempotency, respond
+from api.openapi import ACCEPTED_WITH_JOB
 from domain.orders import analytics, offers
 from domain.orders import service as orders
 from domain.orders.models import OrderStatus, PaymentStatus
@@ -41,9 +40,17 @@ from domain.orders.schemas import (
     UpsellIn,
 )
 from domain.orders.stripe_gateway import gateway
-from domain.shared.schemas import Page, page_of
+from domain.shared.schemas import DateParam, DateTimeParam, Page, page_of
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
+
+STRIPE: dict[int | str, dict[str, Any]] = {
+    502: {"description": "Stripe refused a request we built (`payment_provider_error`)"},
+    503: {"description": "Stripe is not answering; try again (`payment_provider_unavailable`)"},
+}
+NO_LIVE_OFFER: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No live funnel with that id, or no such offer step in it"}
+}
 
 
 def _job_location(body: Any) -> dict[str, str]:
@@ -56,7 +63,7 @@ def _job_location(body: Any) -> dict[str, str]:
     response_model=PaymentIntentOut,
     dependencies=[PaymentsConfigured],
     status_code=status.HTTP_201_CREATED,
-    responses={503: {"description": "Stripe is not answering"}},
+    responses={**STRIPE, **NO_LIVE_OFFER},
 )
 def create_payment_intent(
     body: PaymentIntentIn,
@@ -88,7 +95,14 @@ def create_payment_intent(
     response_model=OrderCreatedOut,
     dependencies=[PaymentsConfigured],
     status_code=status.HTTP_202_ACCEPTED,
-    responses={409: {"description": "The PaymentIntent does not fit this cart, or has an order"}},
+    responses={
+        **ACCEPTED_WITH_JOB,
+        **STRIPE,
+        **NO_LIVE_OFFER,
+        409: {
+            "description": "The PaymentIntent does not fit this cart, was cancelled or has an order"
+        },
+    },
 )
 def create_order(
     body: OrderIn,
@@ -140,8 +154,8 @@ def list_orders(
     funnel_id: uuid.UUID | None = None,
     status: OrderStatus | None = None,
     payment_status: PaymentStatus | None = None,
-    created_from: Annotated[AwareDatetime | None, Query(description="inclusive, ISO 8601")] = None,
-    created_to: Annotated[AwareDatetime | None, Query(description="exclusive, ISO 8601")] = None,
+    created_from: Annotated[DateTimeParam | None, Query(description="inclusive, RFC 3339")] = None,
+    created_to: Annotated[DateTimeParam | None, Query(description="exclusive, RFC 3339")] = None,
 ) -> Page[OrderSummaryOut]:
     """The account's orders, newest first; filter by funnel, status, payment status, dates."""
     rows, total = orders.list_orders(
@@ -166,10 +180,18 @@ def order_analytics(
     principal: CurrentPrincipal,
     db: DbSession,
     date_from: Annotated[
-        date | None, Query(description="first UTC day, inclusive (default: date_to - 29 days)")
+        DateParam | None,
+        Query(
+            description="first UTC day, inclusive (default: date_to - 29 days)",
+            json_schema_extra={"pattern": analytics.DAY_PATTERN},
+        ),
     ] = None,
     date_to: Annotated[
-        date | None, Query(description="last UTC day, inclusive (default: today)")
+        DateParam | None,
+        Query(
+            description="last UTC day, inclusive (default: today)",
+            json_schema_extra={"pattern": analytics.DAY_PATTERN},
+        ),
     ] = None,
     funnel_id: uuid.UUID | None = None,
     currency: Annotated[
@@ -205,13 +227,17 @@ def get_order(order_id: uuid.UUID, principal: CurrentPrincipal, db: DbSession) -
     responses={400: {"description": "Bad or stale signature; nothing was stored"}},
 )
 async def stripe_webhook(
-    request: Request, settings: SettingsDep, db: DbSession
+    request: Request,
+    settings: SettingsDep,
+    db: DbSession,
+    stripe_signature: Annotated[
+        str | None,
+        Header(alias="Stripe-Signature", description="Stripe's signature of the raw body"),
+    ] = None,
 ) -> StripeWebhookOut:
     """Stripe's events: the signature is checked, each event is stored once and applied once."""
     payload = await request.body()
-    event = gateway().parse_event(
-        payload, request.headers.get("Stripe-Signature"), settings.stripe_webhook_secret
-    )
+    event = gateway().parse_event(payload, stripe_signature, settings.stripe_webhook_secret)
     return StripeWebhookOut.model_validate(
         await run_in_threadpool(orders.receive_stripe_event, db, event)
     )
@@ -222,7 +248,10 @@ async def stripe_webhook(
     response_model=OrderJobOut,
     dependencies=[PaymentsConfigured],
     status_code=status.HTTP_202_ACCEPTED,
-    responses={409: {"description": "The order is paid (refund it instead) or settled"}},
+    responses={
+        **ACCEPTED_WITH_JOB,
+        409: {"description": "The order is paid (refund it instead) or settled"},
+    },
 )
 def cancel_order(
     order_id: uuid.UUID, principal: CurrentPrincipal, db: DbSession, response: Response
@@ -236,7 +265,11 @@ def cancel_order(
     return OrderJobOut(id=order.id, status=order.status, job_id=job.id)
 
 
-@router.post("/{order_id}/complete", response_model=OrderOut)
+@router.post(
+    "/{order_id}/complete",
+    response_model=OrderOut,
+    responses={409: {"description": "The order is not paid (`order_not_paid`)"}},
+)
 def complete_order(order_id: uuid.UUID, principal: CurrentPrincipal, db: DbSession) -> OrderOut:
     """Mark a paid order fulfilled (409 `order_not_paid` otherwise)."""
     orders.complete_order(db, account_id=principal.account_id, order_id=order_id)
@@ -248,7 +281,11 @@ def complete_order(order_id: uuid.UUID, principal: CurrentPrincipal, db: DbSessi
     response_model=RefundAcceptedOut,
     dependencies=[PaymentsConfigured],
     status_code=status.HTTP_202_ACCEPTED,
-    responses={409: {"description": "The order is not paid"}},
+    responses={
+        **ACCEPTED_WITH_JOB,
+        404: {"description": "No such order, or no such charge on it"},
+        409: {"description": "The order is not paid, or the charge captured nothing"},
+    },
 )
 def refund_order(
     order_id: uuid.UUID,
@@ -298,6 +335,7 @@ def list_refunds(
     response_model=OrderOut,
     dependencies=[PaymentsConfigured],
     responses={
+        **STRIPE,
         403: {"description": "Publishable key without the order's customer_token"},
         409: {"description": "The buyer has confirmed the payment, or the order is settled"},
     },
@@ -318,6 +356,7 @@ def add_bump(order_id: uuid.UUID, body: BumpIn, caller: PublicCaller, db: DbSess
     dependencies=[PaymentsConfigured],
     status_code=status.HTTP_202_ACCEPTED,
     responses={
+        **ACCEPTED_WITH_JOB,
         201: {"model": UpsellAnswerOut, "description": "A decline, recorded"},
         403: {"description": "Publishable key without the order's customer_token"},
         409: {"description": "The offer was answered otherwise, or the order is unpaid"},

@@ -27,7 +27,16 @@ def body_limits(settings: Settings) -> list[tuple[str, int]]:
     return [(UPLOAD_PATH, settings.asset_max_bytes + MULTIPART_OVERHEAD)]
 
 
-@router.post("/{page_id}/assets", response_model=AssetOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{page_id}/assets",
+    response_model=AssetOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        413: {"description": "The file is larger than ASSET_MAX_BYTES (`payload_too_large`)"},
+        415: {"description": "Not a PNG, JPEG, GIF, WebP, PDF or MP4, judged by its bytes"},
+        503: {"description": "Asset storage is unavailable (`storage_unavailable`)"},
+    },
+)
 def upload_asset(
     page_id: uuid.UUID,
     file: Annotated[UploadFile, File(description="PNG, JPEG, GIF, WebP, PDF or MP4")],
@@ -67,7 +76,11 @@ def list_assets(
     )
 
 
-@router.delete("/{page_id}/assets/{asset_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{page_id}/assets/{asset_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={503: {"description": "Asset storage is unavailable (`storage_unavailable`)"}},
+)
 def delete_asset(
     page_id: uuid.UUID,
     asset_id: uuid.UUID,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import HTMLResponse
@@ -29,6 +29,10 @@ from domain.shared.schemas import Page, page_of
 
 router = APIRouter(prefix="/api/v1/pages", tags=["pages"])
 
+SLUG_TAKEN: dict[int | str, dict[str, Any]] = {
+    409: {"description": "Conflicts with the current state: the slug is taken (`slug_taken`)"}
+}
+
 VersionNumber = Annotated[int, Path(ge=1, le=2_147_483_647, description="a published edit version")]
 
 
@@ -43,7 +47,7 @@ def element_library(_principal: CurrentPrincipal) -> ElementLibraryOut:
     )
 
 
-@router.post("", response_model=PageOut, status_code=status.HTTP_201_CREATED)
+@router.post("", response_model=PageOut, status_code=status.HTTP_201_CREATED, responses=SLUG_TAKEN)
 def create_page(body: PageIn, principal: CurrentPrincipal, db: DbSession) -> PageOut:
     """Create a draft page; an invalid element tree is a 422 pointing at each bad node."""
     return PageOut.model_validate(pages.create(db, account_id=principal.account_id, data=body))
@@ -76,7 +80,7 @@ def get_page(page_id: uuid.UUID, principal: CurrentPrincipal, db: DbSession) -> 
     return PageOut.model_validate(pages.get(db, account_id=principal.account_id, page_id=page_id))
 
 
-@router.patch("/{page_id}", response_model=PageOut)
+@router.patch("/{page_id}", response_model=PageOut, responses=SLUG_TAKEN)
 def update_page(
     page_id: uuid.UUID,
     body: PagePatch,
@@ -92,7 +96,12 @@ def update_page(
     )
 
 
-@router.delete("/{page_id}", status_code=status.HTTP_204_NO_CONTENT, response_model=None)
+@router.delete(
+    "/{page_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_model=None,
+    responses={409: {"description": "A live funnel shows this page (`page_in_use`)"}},
+)
 def delete_page(page_id: uuid.UUID, principal: CurrentPrincipal, db: DbSession) -> None:
     """Delete a page and its assets; 409 page_in_use while an active funnel shows it."""
     pages.delete(db, account_id=principal.account_id, page_id=page_id)
@@ -106,7 +115,11 @@ def publish_page(page_id: uuid.UUID, principal: CurrentPrincipal, db: DbSession)
     )
 
 
-@router.post("/{page_id}/unpublish", response_model=PageOut)
+@router.post(
+    "/{page_id}/unpublish",
+    response_model=PageOut,
+    responses={409: {"description": "The page is not published (`not_published`)"}},
+)
 def unpublish_page(page_id: uuid.UUID, principal: CurrentPrincipal, db: DbSession) -> PageOut:
     """Take the page offline; 409 not_published when it is not live."""
     return PageOut.model_validate(
@@ -177,7 +190,7 @@ def list_versions(
     )
 
 
-@router.post("/{page_id}/versions/{version}/restore", response_model=PageOut)
+@router.post("/{page_id}/versions/{version}/restore", response_model=PageOut, responses=SLUG_TAKEN)
 def restore_version(
     page_id: uuid.UUID,
     version: VersionNumber,

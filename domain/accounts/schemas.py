@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, EmailStr, Field
+from pydantic import AfterValidator, Field
 
-from domain.shared.schemas import InputModel, OutputModel, PatchModel
+from domain.shared.schemas import Email, InputModel, OutputModel, PatchModel
 from domain.shared.timezones import is_known_timezone, zone
 
 
@@ -51,7 +51,7 @@ class AccountSettings:
 class RegisterIn(InputModel):
     """A new account and its owner."""
 
-    email: EmailStr
+    email: Email
     password: str = Field(min_length=8, max_length=256)
     account_name: str = Field(min_length=1, max_length=200)
     full_name: str | None = Field(default=None, max_length=200)
@@ -60,7 +60,7 @@ class RegisterIn(InputModel):
 class LoginIn(InputModel):
     """Credentials."""
 
-    email: EmailStr
+    email: Email
     password: str = Field(min_length=1, max_length=256)
 
 

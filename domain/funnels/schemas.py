@@ -7,10 +7,17 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from domain.funnels.models import FunnelStatus, FunnelType, StepType
-from domain.shared.schemas import Id, InputModel, OutputModel, PatchModel, shallow_json
+from domain.funnels.models import OFFER_STEP_TYPES, FunnelStatus, FunnelType, StepType
+from domain.shared.schemas import (
+    Id,
+    InputModel,
+    OutputModel,
+    PatchModel,
+    null_only_where_allowed,
+    shallow_json,
+)
 from domain.shared.slugs import Slug
 
 MAX_STEPS = 50
@@ -40,8 +47,32 @@ BumpIds = Annotated[
 ]
 
 
+def _offer_rules(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """What only offer steps carry, stated in the schema for a body that names its step_type
+    (the service checks the same; a PATCH without step_type is checked against the step's)."""
+    if issubclass(model, PatchModel):
+        null_only_where_allowed(schema, model)
+
+    def step_type_is_not(types: list[str]) -> dict[str, Any]:
+        """A condition: the body names a step_type that is not one of these."""
+        return {"properties": {"step_type": {"not": {"enum": types}}}, "required": ["step_type"]}
+
+    schema["allOf"] = [
+        {
+            "if": step_type_is_not(sorted(OFFER_STEP_TYPES)),
+            "then": {"properties": {"product_id": {"type": "null"}}},
+        },
+        {
+            "if": step_type_is_not(["order_form"]),
+            "then": {"properties": {"bump_product_ids": {"maxItems": 0}}},
+        },
+    ]
+
+
 class StepIn(InputModel):
     """A new step of a funnel."""
+
+    model_config = ConfigDict(json_schema_extra=_offer_rules)
 
     name: str = Field(min_length=1, max_length=200)
     step_type: StepType
@@ -59,6 +90,8 @@ class StepIn(InputModel):
 
 class StepPatch(PatchModel):
     """Fields of a step to change."""
+
+    model_config = ConfigDict(json_schema_extra=_offer_rules)
 
     nullable = frozenset({"page_id", "product_id", "version"})
 

@@ -44,6 +44,8 @@ DEFAULT_DAYS = 30
 MAX_DAYS = 366
 # pandas' date_range and the arithmetic of day bounds need dates well inside these.
 EARLIEST, LATEST = dt.date(1970, 1, 1), dt.date(2199, 12, 31)
+# The same bounds as the document can state them: a day of the years 1970 to 2199.
+DAY_PATTERN = r"^(?:19[7-9][0-9]|2[01][0-9]{2})-[0-9]{2}-[0-9]{2}$"
 
 
 class Figures(BaseModel):

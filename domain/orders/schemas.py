@@ -6,9 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, EmailStr, Field
+from pydantic import BaseModel, Field
 
-from domain.shared.schemas import Cents, Id, InputModel, OutputModel
+from domain.shared.schemas import Cents, Email, Id, InputModel, OutputModel
 
 MAX_BUMPS = 5
 
@@ -27,7 +27,7 @@ class CheckoutCart(InputModel):
 class PaymentIntentIn(CheckoutCart):
     """A checkout page asks to pay for an offer (prices come from the catalogue)."""
 
-    email: EmailStr | None = Field(default=None, description="the buyer's email, if known yet")
+    email: Email | None = Field(default=None, description="the buyer's email, if known yet")
 
 
 class CartItemOut(BaseModel):
@@ -55,7 +55,7 @@ class PaymentIntentOut(BaseModel):
 class CustomerIn(InputModel):
     """Who is buying."""
 
-    email: EmailStr
+    email: Email
     first_name: str | None = Field(default=None, max_length=100)
     last_name: str | None = Field(default=None, max_length=100)
     phone: str | None = Field(default=None, max_length=40)

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    model_validator,
+)
 
 T = TypeVar("T")
 
@@ -45,6 +56,55 @@ def _reject_nul(value: str) -> str:
 
 SafeStr = Annotated[str, AfterValidator(_reject_nul)]
 """A string safe to store in PostgreSQL text (no NUL bytes); use it for query parameters."""
+
+
+# The forms JSON Schema's `date-time` and `date` formats allow (RFC 3339), and no others:
+# pydantic alone would also read `0.5` as a Unix time, which the document calls invalid.
+_RFC3339_DATE_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+_RFC3339_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _rfc3339(pattern: re.Pattern[str], example: str) -> Any:
+    """A before-validator refusing strings that are not of the RFC 3339 form `pattern`."""
+
+    def check(value: Any) -> Any:
+        """The value if it has the form (dates built in code pass as they are)."""
+        if isinstance(value, dt.date):
+            return value
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            raise ValueError(f"expected an RFC 3339 value such as {example}")
+        return value
+
+    return check
+
+
+DateTimeParam = Annotated[
+    AwareDatetime, BeforeValidator(_rfc3339(_RFC3339_DATE_TIME, "2026-01-31T09:30:00Z"))
+]
+"""A date-time query parameter: RFC 3339 with a time zone, as its `date-time` format says."""
+DateParam = Annotated[dt.date, BeforeValidator(_rfc3339(_RFC3339_DATE, "2026-01-31"))]
+"""A date query parameter: RFC 3339 full-date (YYYY-MM-DD), as its `date` format says."""
+
+
+# email-validator refuses special-use domains (RFC 6761) and domain labels over 63 characters,
+# which the `email` format allows: the document states both as a pattern (JSON Schema
+# regexes have no case-insensitive flag); the server keeps checking with email-validator.
+_SPECIAL_USE = "|".join(
+    "".join(f"[{c}{c.upper()}]" for c in name)
+    for name in ("arpa", "invalid", "local", "localhost", "onion", "test")
+)
+Email = Annotated[
+    EmailStr,
+    Field(
+        json_schema_extra={
+            "maxLength": 254,
+            "pattern": rf"^(?!.*@(?:.*\.)?(?:{_SPECIAL_USE})\.?$)(?!.*@[^@]*[^.@]{{64}}).*$",
+        }
+    ),
+]
+"""An email address as email-validator accepts it (no special-use domains such as .test)."""
 
 
 Id = Annotated[uuid.UUID, Field(strict=False)]
@@ -88,10 +148,34 @@ def parse_json(raw: bytes | str) -> Any:
     return shallow_json(value, MAX_BODY_DEPTH)
 
 
+def _integral_floats_as_ints(value: Any) -> Any:
+    """Read 3.0 as 3, in place: JSON Schema's `integer` allows it, strict pydantic would not.
+
+    Walks with a stack, like _has_nul: depth is refused later, never a RecursionError.
+    """
+    stack = [value] if isinstance(value, dict | list) else []
+    while stack:
+        item = stack.pop()
+        keys: Any = list(item.keys()) if isinstance(item, dict) else range(len(item))
+        for key in keys:
+            element = item[key]
+            if isinstance(element, float) and element.is_integer():
+                item[key] = int(element)
+            elif isinstance(element, dict | list):
+                stack.append(element)
+    return value
+
+
 class InputModel(BaseModel):
     """Base of request bodies: strict types; unknown fields and NUL bytes are refused."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _integral_numbers(cls, data: Any) -> Any:
+        """3.0 as 3 before the strict checks."""
+        return _integral_floats_as_ints(data)
 
     @model_validator(mode="after")
     def _no_nul_bytes(self) -> InputModel:
@@ -100,8 +184,29 @@ class InputModel(BaseModel):
         return self
 
 
+def null_only_where_allowed(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """A PATCH field's schema allows null only if the model's `nullable` names it."""
+    nullable: frozenset[str] = getattr(model, "nullable", frozenset())
+    for name, prop in schema.get("properties", {}).items():
+        options = prop.get("anyOf")
+        if name in nullable or not options:
+            continue
+        kept = [option for option in options if option.get("type") != "null"]
+        if len(kept) == len(options):
+            continue
+        del prop["anyOf"]
+        if prop.get("default", "") is None:
+            del prop["default"]  # the field may be left out, not sent as null
+        if len(kept) == 1:
+            prop.update(kept[0])
+        else:
+            prop["anyOf"] = kept
+
+
 class PatchModel(InputModel):
     """Base of PATCH bodies: only sent fields change; null only where a field may be empty."""
+
+    model_config = ConfigDict(json_schema_extra=null_only_where_allowed)
 
     nullable: ClassVar[frozenset[str]] = frozenset()
 
@@ -134,7 +239,13 @@ def _upper(value: Any) -> Any:
 Currency = Annotated[
     str,
     BeforeValidator(_upper),
-    Field(pattern=r"^[A-Z]{3}$", examples=["USD"], description="ISO 4217 code"),
+    Field(
+        pattern=r"^[A-Z]{3}$",
+        examples=["USD"],
+        description="ISO 4217 code (read upper-cased)",
+        # What is checked after upper-casing, as the document can state it.
+        json_schema_extra={"pattern": "^[A-Za-z]{3}$"},
+    ),
 ]
 Cents = Annotated[int, Field(ge=0, le=10**12, description="amount in the currency's minor unit")]
 
