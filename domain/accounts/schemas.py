@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from pydantic import AfterValidator, Field
 
 from domain.shared.schemas import Email, InputModel, OutputModel, PatchModel
-from domain.shared.timezones import is_known_timezone, zone
+from domain.shared.timezones import is_known_timezone, known_timezones, zone
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,13 @@ def _known_timezone(value: str) -> str:
 
 TimeZoneName = Annotated[
     str,
-    Field(max_length=64, examples=["Europe/Berlin"], description="an IANA time zone name"),
+    Field(
+        max_length=64,
+        examples=["Europe/Berlin"],
+        description="an IANA time zone name",
+        # The rule in the document too: every name this server accepts, so a client can check.
+        json_schema_extra={"enum": sorted(known_timezones())},
+    ),
     AfterValidator(_known_timezone),
 ]
 
