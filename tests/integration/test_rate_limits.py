@@ -76,8 +76,17 @@ def test_login_has_its_own_strict_budget_per_email(client: Any, tenant: Any, lim
     assert "Retry-After" in r.headers
 
 
-def test_limits_are_settings() -> None:
-    s = Settings(rate_limit_user="5/minute", rate_limit_tracking="50000/hour")
-    assert (s.rate_limit_user, s.rate_limit_tracking) == ("5/minute", "50000/hour")
+def test_limits_are_settings(client: Any, tenant: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A limit set in the environment is the one the API enforces."""
+    monkeypatch.setenv("RATE_LIMIT_USER", "2/minute")
+    get_settings.cache_clear()
+    try:
+        answers = [client.get("/api/v1/products", headers=tenant.headers) for _ in range(3)]
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert [r.status_code for r in answers] == [200, 200, 429]
+    assert answers[0].headers["X-RateLimit-Limit"] == "2"
+    assert 0 < int(answers[2].headers["Retry-After"]) <= 60
     assert Settings.model_fields["rate_limit_account"].default == "1000/hour"
     assert Settings.model_fields["rate_limit_user"].default == "100/hour"
