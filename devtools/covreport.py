@@ -48,16 +48,6 @@ class Figures:
         covered = self.covered_lines + self.covered_branches
         return 100.0 if possible == 0 else 100.0 * covered / possible
 
-    @property
-    def lines_percent(self) -> float:
-        """Covered lines alone."""
-        return 100.0 if not self.statements else 100.0 * self.covered_lines / self.statements
-
-    @property
-    def branches_percent(self) -> float:
-        """Covered branches alone."""
-        return 100.0 if not self.branches else 100.0 * self.covered_branches / self.branches
-
 
 def pytest_arguments() -> list[str]:
     """What makes pytest-cov measure a run: no terminal report (ours is shorter), a JSON one."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -130,3 +131,30 @@ def test_a_subset_is_neither_measured_nor_held_to_the_floors(
     argv, env = runs[-1]
     assert argv[2:] == ["pytest", "-k", "auth", "-x"]
     assert env is None
+
+
+def test_the_report_prints_the_table_and_fails_below_a_floor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = tmp_path / "coverage.json"
+    monkeypatch.setattr(covreport, "JSON_REPORT", report)
+    assert covreport.report_and_check() == 1  # no report: the run measured nothing
+    report.write_text(json.dumps(REPORT))
+    monkeypatch.setattr(covreport, "thresholds", lambda: {"total": 50.0})
+    assert covreport.report_and_check() == 0
+    assert "TOTAL" in capsys.readouterr().out
+    monkeypatch.setattr(covreport, "thresholds", lambda: {"domain": 95.0})
+    assert covreport.report_and_check() == 1
+    assert "domain coverage 89.2% is below its floor of 95%" in capsys.readouterr().out
+
+
+def test_every_process_writes_beside_one_absolute_data_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    output = tmp_path / "coverage"
+    (output / "old").mkdir(parents=True)  # a previous run's leftovers go
+    monkeypatch.setattr(covreport, "OUTPUT", output)
+    monkeypatch.setattr(covreport, "DATA_FILE", output / ".coverage")
+    env = covreport.environment()
+    assert env["COVERAGE_FILE"] == str(output / ".coverage")
+    assert list(output.iterdir()) == []
