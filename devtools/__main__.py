@@ -9,7 +9,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from devtools import up
+from devtools import covreport, up
 
 USAGE = """usage: python -m devtools COMMAND
 
@@ -17,7 +17,9 @@ USAGE = """usage: python -m devtools COMMAND
                       are set), migrate, then API, worker, beat and Flower; Ctrl-C stops all
   test [pytest args]  ruff, mypy, then pytest (embedded servers unless the URLs are set);
                       installs Debian's chromium for the browser tests first if missing
-                      and run as root (CHROMIUM_PATH names another binary)
+                      and run as root (CHROMIUM_PATH names another binary). With no
+                      pytest args: the whole suite with line and branch coverage, the
+                      per-package table, and a failure below the floors in pyproject.toml
 """
 
 
@@ -67,22 +69,32 @@ def ensure_chromium() -> None:
 
 
 def run_tests(pytest_args: list[str]) -> int:
-    """Run every check (a lint failure does not hide test results); 1 if any failed."""
+    """Run every check (a lint failure does not hide test results); 1 if any failed.
+
+    Only a run with no pytest arguments (the whole suite, as CI runs it) measures coverage
+    and holds it to its floors: a subset would miss them by design, and measuring slows the
+    edit-test loop. Pass --cov yourself to see a subset's coverage (no floors apply then).
+    """
     ensure_chromium()
+    full_run = not pytest_args
     # `python -m` so each tool is the one in our venv and pytest sees the repo on sys.path.
     steps = [("ruff check", ["ruff", "check", "."])]
     if ruff_format_enforced():
         steps.append(("ruff format", ["ruff", "format", "--check", "."]))
-    steps += [("mypy", ["mypy"]), ("pytest", ["pytest", *pytest_args])]
+    pytest_argv = ["pytest", *(covreport.pytest_arguments() if full_run else pytest_args)]
+    steps += [("mypy", ["mypy"]), ("pytest", pytest_argv)]
     failed = []
     for name, argv in steps:
         print(f"==> {' '.join(argv)}", flush=True)
+        env = covreport.environment() if argv is pytest_argv and full_run else None
         try:
-            code = subprocess.call([sys.executable, "-m", *argv], cwd=up.REPO_ROOT)
+            code = subprocess.call([sys.executable, "-m", *argv], cwd=up.REPO_ROOT, env=env)
         except KeyboardInterrupt:
             return 130
         if code != 0:
             failed.append(f"{name} (exit {code})")
+    if full_run and covreport.report_and_check() != 0:
+        failed.append("coverage (below a floor)")
     if failed:
         print(f"==> FAILED: {', '.join(failed)}", flush=True)
         return 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -14,9 +15,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 
 from devtools.embedded import free_port, pid_alive
+from tests.support.funnels import live_checkout, ok
+from tests.support.orders import ADDRESS, CUSTOMER, ORDERS, PI_URL
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,7 +72,51 @@ def _stop(process: subprocess.Popen[bytes]) -> int:
     return process.wait(timeout=60)
 
 
-def test_dev_up_runs_everything_keeps_data_and_stops_cleanly() -> None:
+def _wait_for(check: Any, what: str, log: Path, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := check():
+            return found
+        time.sleep(0.3)
+    tail = log.read_text(errors="replace")[-3000:]
+    raise AssertionError(f"timed out waiting for {what}:\n{tail}")
+
+
+def _a_job_runs_through_the_worker(
+    api: str, tokens: dict[str, Any], standin: Any, log: Path
+) -> None:
+    """A checkout's settling job: the API commits it, the worker settles it at the stand-in."""
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    with httpx.Client(base_url=api, timeout=10) as http:
+        live = live_checkout(http, headers)
+        cart = {**live["body"], "bump_product_ids": []}
+        # Paid before the order exists, so the worker's first look settles it.
+        intent = ok(http.post(PI_URL, json=cart, headers=headers), 201)
+        standin.confirm_as_browser(intent["payment_intent_id"])
+        body = {**cart, "payment_intent_id": intent["payment_intent_id"]}
+        body.update(customer=CUSTOMER, billing_address=ADDRESS)
+        order = ok(http.post(ORDERS, json=body, headers=headers), 202)
+
+        def paid() -> bool:
+            return ok(http.get(f"{ORDERS}/{order['id']}", headers=headers))["status"] == "paid"
+
+        _wait_for(paid, "the worker to settle the order", log)
+        job = ok(http.get(f"/api/v1/jobs/{order['job_id']}", headers=headers))
+        assert (job["status"], job["result"]) == ("succeeded", {"status": "paid"})
+
+
+def _beat_ran_the_sweep(log: Path) -> None:
+    """Beat sent its outbox sweep and the worker ran it (both print to ./dev up's output)."""
+
+    def swept() -> Any:
+        text = log.read_text(errors="replace")
+        sent = "Sending due task sweep-outbox (jobs.sweep_outbox)" in text
+        return sent and re.search(r"Task jobs\.sweep_outbox\[[^\]]+\] succeeded in", text)
+
+    _wait_for(swept, "beat's sweep to run in the worker", log, timeout=45)
+
+
+def test_dev_up_runs_everything_keeps_data_and_stops_cleanly(standin: Any) -> None:
     data_dir = tempfile.mkdtemp(prefix="fup", dir="/tmp")
     api_port, flower_port = free_port(), free_port()
     log = Path(data_dir) / "up.log"
@@ -82,11 +130,13 @@ def test_dev_up_runs_everything_keeps_data_and_stops_cleanly() -> None:
         assert json.loads(body)["status"] == "ready"
         assert _get(f"{api}/docs")[0] == 200
         assert _get(f"http://127.0.0.1:{flower_port}/")[0] == 200
-        status, _ = _post_json(
+        status, tokens = _post_json(
             f"{api}/api/v1/auth/register",
             {"email": "owner@example.com", "password": "long password", "account_name": "Up"},
         )
         assert status == 201
+        _a_job_runs_through_the_worker(api, tokens, standin, log)
+        _beat_ran_the_sweep(log)
         children = [p.pid for p in psutil.Process(process.pid).children(recursive=True)]
         assert len(children) >= 6  # api, worker and its pool, beat, flower, redis
     finally:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from freezegun import freeze_time
+from sqlalchemy import func, select
+
+from domain.accounts.models import Account, User
+from domain.shared.db import unit_of_work
 
 
 def test_register_answers_tokens_and_me_shows_account(client: Any, tenant: Any) -> None:
@@ -20,12 +25,22 @@ def test_register_answers_tokens_and_me_shows_account(client: Any, tenant: Any) 
 def test_register_twice_with_same_email_is_409_and_creates_nothing(
     client: Any, tenant: Any
 ) -> None:
+    name = f"Second {uuid.uuid4().hex}"
     r = client.post(
         "/api/v1/auth/register",
-        json={"email": tenant.email.upper(), "password": "another password", "account_name": "X"},
+        json={"email": tenant.email.upper(), "password": "another password", "account_name": name},
     )
     assert r.status_code == 409
     assert r.json()["code"] == "email_taken"
+    with unit_of_work() as session:
+        assert session.scalar(select(func.count()).where(Account.name == name)) == 0
+        users = session.scalars(select(User).where(func.lower(User.email) == tenant.email)).all()
+    assert [u.account_id for u in users] == [tenant.account_id]
+    # The first registration is untouched: its password still logs in, the second does not.
+    login = {"email": tenant.email, "password": tenant.password}
+    assert client.post("/api/v1/auth/login", json=login).status_code == 200
+    login["password"] = "another password"
+    assert client.post("/api/v1/auth/login", json=login).status_code == 401
 
 
 def test_login_with_wrong_password_is_401(client: Any, tenant: Any) -> None:

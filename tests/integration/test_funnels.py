@@ -519,7 +519,10 @@ def test_visitors_see_the_published_snapshot(client: Any, tenant: Any, other_ten
         }
     ]
     ok(client.patch(f"/api/v1/pages/{first_page}", json={"elements": draft_tree}, headers=h))
-    assert "Draft only" not in client.get(public).text
+    unchanged = client.get(public)
+    assert unchanged.status_code == 200
+    assert ">Hi<" in unchanged.text
+    assert "Draft only" not in unchanged.text
     order_step = f["steps"][1]["slug"]
     assert client.get(f"{public}/{order_step}").status_code == 200
     assert client.get(f"{public}/no-such-step").status_code == 404

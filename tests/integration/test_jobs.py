@@ -131,11 +131,19 @@ def test_a_job_locked_by_another_worker_is_left_alone(
     holder = get_sessionmaker()()
     try:
         assert jobs.lock_for_run(holder, job_id) is not None
-        tasks.record.apply(kwargs={"job_id": str(job_id)})
+        # apply() stores a task's exception instead of raising it: a crashed wrapper would
+        # also leave the job alone, so the run must have ended cleanly, having done nothing.
+        result = tasks.record.apply(kwargs={"job_id": str(job_id)})
+        assert result.successful(), result.traceback
         assert effects(job_id) == 0
+        job = load_job(job_id)
+        assert (job.status, job.attempts) == ("queued", 0)
     finally:
         holder.rollback()
         holder.close()
+    # Once the other worker let go, the same delivery runs the work.
+    assert tasks.record.apply(kwargs={"job_id": str(job_id)}).successful()
+    assert effects(job_id) == 1
 
 
 def test_retryable_failures_back_off_then_succeed(

@@ -8,7 +8,7 @@ fixed days in the past so the days are known.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -328,16 +328,24 @@ def test_one_currency(client: Any, tenant: Any, shop: Any) -> None:
     assert len(_series(gbp)["GBP"]["days"]) == 6
 
 
-def test_the_last_30_days_by_default(client: Any, tenant: Any) -> None:
-    before = datetime.now(UTC).date()
+def test_the_last_30_days_by_default(client: Any, tenant: Any, standin: Any) -> None:
+    assert _get(client, tenant)["currencies"] == []  # nothing sold: no currency to show
+    # Sales today, on the first day of the window, and the day before it.
+    live = live_checkout(client, tenant.headers)
+    now = datetime.now(UTC)
+    _order(client, tenant, live, standin, bump=False)  # paid now: today
+    first_day, day_before = (_order(client, tenant, live, standin, bump=False) for _ in "ab")
+    _move(first_day, datetime.combine(now.date() - timedelta(days=29), time(0, 0, 1), UTC))
+    _move(day_before, datetime.combine(now.date() - timedelta(days=30), time(23, 59, 59), UTC))
     body = _get(client, tenant)
     today = date.fromisoformat(body["date_to"])
-    assert before <= today <= datetime.now(UTC).date()
+    assert now.date() <= today <= datetime.now(UTC).date()
     assert date.fromisoformat(body["date_from"]) == today - timedelta(days=29)
-    assert body["currencies"] == []  # nothing sold: no currency to show
-    usd = _series(_get(client, tenant, currency="USD"))["USD"]
+    usd = _series(body)["USD"]
     assert len(usd["days"]) == 30
     assert usd["days"][-1]["date"] == body["date_to"]
+    assert [d["orders"] for d in usd["days"]] == [1] + [0] * 28 + [1]
+    assert usd["totals"]["gross_revenue_cents"] == 2 * 4900
     year = _get(client, tenant, date_from="2024-01-01", date_to="2024-12-31", currency="USD")
     assert len(year["currencies"][0]["days"]) == 366
 

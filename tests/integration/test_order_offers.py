@@ -6,11 +6,14 @@ them in real workers.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
 
+from domain.orders import refunds
 from domain.orders.stripe_gateway import gateway
+from domain.shared.db import unit_of_work
 from domain.shared.remote import NotYet, RetryableRemoteError
 from tests.support.funnels import ok
 from tests.support.orders import (
@@ -163,9 +166,20 @@ def test_an_accepted_upsell_is_charged_once_on_the_saved_card(
     r = _answer(client, tenant.headers, order["id"], step_id=step["id"], decision="decline")
     assert r.status_code == 409
     assert r.json()["code"] == "upsell_already_answered"
-    # The upsell's charge refunds on its own.
+    # The upsell's charge refunds on its own: at Stripe, its PaymentIntent gives the money
+    # back and the checkout's does not.
     refund = {"charge_id": str(upsell.id), "amount_cents": 1000}
-    ok(client.post(f"{ORDERS}/{order['id']}/refunds", json=refund, headers=tenant.headers), 202)
+    url = f"{ORDERS}/{order['id']}/refunds"
+    accepted = ok(client.post(url, json=refund, headers=tenant.headers), 202)
+    with unit_of_work() as session:
+        ran = refunds.execute_refund(
+            session, refund_id=uuid.UUID(accepted["id"]), gateway=gateway()
+        )
+    assert ran == {"status": "succeeded"}
+    assert standin.charges_for(upsell.stripe_payment_intent_id)[0]["amount_refunded"] == 1000
+    assert standin.charges_for(main.stripe_payment_intent_id)[0]["amount_refunded"] == 0
+    main, upsell = charges(order["id"])
+    assert (main.refunded_cents, upsell.refunded_cents) == (0, 1000)
 
 
 def test_a_decline_is_recorded_and_charges_nothing(

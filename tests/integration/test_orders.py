@@ -308,9 +308,15 @@ def test_a_late_failure_event_cannot_unpay_an_order(
     settle(body["id"])
     stale = standin.make_event("payment_intent.payment_failed", body["payment_intent_id"])
     ok(_post_event(client, standin, stale))
+    # Right after the webhook, before anything settles again: still paid, nothing failed.
+    order, charge = _order(body["id"])
+    assert (order.status, order.payment_status, charge.status) == ("paid", "paid", "succeeded")
+    assert "order.payment_failed" not in event_types(body["id"])
+    # The settling the event queued reads the PaymentIntent and leaves the order paid.
     assert settle(body["id"]) == {"status": "paid"}
     order, _ = _order(body["id"])
     assert order.payment_status == "paid"
+    assert event_types(body["id"]).count("order.paid") == 1
 
 
 @pytest.mark.parametrize("bad", ["tampered", "stale", "missing", "other secret"])

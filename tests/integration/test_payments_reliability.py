@@ -1,51 +1,72 @@
 """Money moves exactly once through real Celery workers: killed workers, Stripe outages, declines.
 
 The worker here is this module's own, with short backoffs and a 1 s Stripe timeout. It
-must be the only consumer of the queues, which holds because the suite-wide worker is first
-used by test_pipeline.py, later in the run.
+must be the only consumer of this module's jobs whatever ran before (the suite-wide worker
+may be up already), so it has a broker of its own, and this process publishes there while
+the module runs.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from devtools.embedded import RedisServer
 from domain.jobs import service as jobs
 from domain.jobs.models import Job
 from domain.orders.models import Order, OrderCharge, Refund
 from domain.shared.db import unit_of_work, utcnow
+from domain.shared.events import DomainEvent
 from domain.shared.settings import get_settings
 from tests.support.funnels import ok
 from tests.support.jobs import load_job
 from tests.support.orders import ORDERS, charges, offer_funnel, place_order, settle
 from tests.support.worker import CeleryWorker
+from workers import publisher
+from workers.celery_app import create_celery
 
 pytestmark = pytest.mark.pipeline
 
 
 @pytest.fixture(scope="module")
-def payments_worker(stripe_server: Any) -> Iterator[CeleryWorker]:
-    """A worker on the stand-in with quick retries, for this module only."""
+def payments_worker(app: Any, stripe_server: Any) -> Iterator[CeleryWorker]:
+    """A worker on the stand-in with quick retries and a broker of its own, for this module.
+
+    `app` first: creating it installs the default publisher, which this one replaces.
+    """
+    broker_dir = tempfile.mkdtemp(prefix="fpb", dir="/tmp")
+    broker = RedisServer(Path(broker_dir))
+    broker_url = broker.start()
     env = {
         **os.environ,
+        "CELERY_BROKER_URL": broker_url,
         "STRIPE_API_BASE": stripe_server.base_url,
         "STRIPE_TIMEOUT_SECONDS": "1",
         "RETRY_SCHEDULE_PAYMENTS": "0.2s,0.4s,0.8s,1.6s,3s,5s,5s",
         "WAIT_SCHEDULE": "0.2s,0.5s,1s",
     }
     worker = CeleryWorker(env, name="payments")
-    worker.start()
-    yield worker
-    worker.stop()
+    try:
+        worker.start()
+        publisher.install(create_celery(broker_url))
+        yield worker
+    finally:
+        publisher.install()
+        worker.stop()
+        broker.stop()
+        shutil.rmtree(broker_dir, ignore_errors=True)
 
 
 @pytest.fixture
@@ -239,6 +260,14 @@ def test_concurrent_checkouts_are_each_paid_once_with_sequential_numbers(
         )
     assert len(main_charges) == CONCURRENT_CHECKOUTS
     assert all(c.status == "succeeded" and c.captured_cents == 4900 for c in main_charges)
-    for charge in main_charges:
-        assert len(standin.charges_for(charge.stripe_payment_intent_id)) == 1
+    # Paid once each: one order.paid (what revenue and receipts count) per order. The
+    # stand-in's charges cannot show it: the test confirmed each PaymentIntent itself.
+    with unit_of_work() as session:
+        paid_events = session.execute(
+            select(DomainEvent.subject_id, func.count())
+            .where(DomainEvent.account_id == tenant.account_id, DomainEvent.type == "order.paid")
+            .group_by(DomainEvent.subject_id)
+        ).all()
+    assert sorted(str(subject) for subject, _ in paid_events) == sorted(order_ids)
+    assert {count for _, count in paid_events} == {1}
     assert standin.count("payment_intents.create") == CONCURRENT_CHECKOUTS

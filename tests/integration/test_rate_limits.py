@@ -76,7 +76,21 @@ def test_login_has_its_own_strict_budget_per_email(client: Any, tenant: Any, lim
     assert "Retry-After" in r.headers
 
 
-def test_limits_are_settings() -> None:
+def test_limits_are_settings(client: Any, tenant: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A limit set in the environment is the one the API enforces."""
+    monkeypatch.setenv("RATE_LIMIT_USER", "2/minute")
+    get_settings.cache_clear()
+    try:
+        answers = [client.get("/api/v1/products", headers=tenant.headers) for _ in range(3)]
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert [r.status_code for r in answers] == [200, 200, 429]
+    assert answers[0].headers["X-RateLimit-Limit"] == "2"
+    assert 0 < int(answers[2].headers["Retry-After"]) <= 60
+
+
+def test_malformed_limits_and_proxies_are_refused() -> None:
     s = Settings(rate_limit_user="5/minute", rate_limit_tracking="50000/hour")
     assert (s.rate_limit_user, s.rate_limit_tracking) == ("5/minute", "50000/hour")
     with pytest.raises(ValueError, match="RATE_LIMIT_USER"):

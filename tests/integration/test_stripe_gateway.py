@@ -177,12 +177,22 @@ def test_outages_are_retryable_and_client_errors_final(
         gateway.create_customer(email="other@example.com", name=None, key="outage-1")
 
 
-def test_refunds_cannot_exceed_the_charge(standin: StripeStandin, gateway: StripeGateway) -> None:
+def test_a_refund_is_made_once_per_key_and_stripes_refusal_is_final(
+    standin: StripeStandin, gateway: StripeGateway
+) -> None:
+    # What the gateway adds to Stripe's own cap: our key on the request, Stripe's refund id
+    # back, and a refusal the job must not retry.
     _, pi_id = _paid_intent(standin, gateway, amount=3000)
-    gateway.refund(payment_intent=pi_id, amount=2000, key="r1")
-    gateway.refund(payment_intent=pi_id, amount=1000, key="r2")
-    with pytest.raises(FinalRemoteError):
-        gateway.refund(payment_intent=pi_id, amount=1, key="r3")
+    first = gateway.refund(payment_intent=pi_id, amount=2000, key="r1")
+    assert standin.refund(first)["amount"] == 2000
+    # A job retried after a lost answer sends the same key: the same refund, not a second.
+    assert gateway.refund(payment_intent=pi_id, amount=2000, key="r1") == first
+    assert standin.charges_for(pi_id)[0]["amount_refunded"] == 2000
+    with pytest.raises(FinalRemoteError) as refused:
+        gateway.refund(payment_intent=pi_id, amount=1001, key="r2")
+    assert not refused.value.retryable
+    assert refused.value.status == 400
+    assert standin.charges_for(pi_id)[0]["amount_refunded"] == 2000
 
 
 def test_webhook_signatures_are_checked(standin: StripeStandin, gateway: StripeGateway) -> None:

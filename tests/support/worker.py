@@ -54,6 +54,18 @@ class CeleryWorker:
         self.stop()  # a worker that never got ready must not outlive the test
         raise RuntimeError(f"worker did not start:\n{output}")
 
+    def wait_until_ran(self, task_id: str, timeout: float = 60) -> None:
+        """Wait until the worker logged that it ran the task (succeeded); fail if it raised."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.log.read_text(errors="replace")
+            if f"[{task_id}] succeeded in" in text:
+                return
+            if f"[{task_id}] raised" in text:
+                raise AssertionError(f"task {task_id} raised:\n{text[-4000:]}")
+            time.sleep(0.1)
+        raise AssertionError(f"the worker never ran task {task_id}")
+
     def child_pids(self) -> list[int]:
         """The pool processes (they run the tasks)."""
         assert self.process is not None
