@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import math
 import time
+from typing import Any
 from dataclasses import dataclass
 from functools import lru_cache
 
 from limits import RateLimitItem, parse_many
-from limits.storage import Storage, storage_from_string
+from limits.storage import RedisStorage, Storage, storage_from_string
 from redis.exceptions import RedisError
 from starlette.requests import Request
 
@@ -35,6 +36,19 @@ def _storage(redis_url: str) -> Storage:
     storage = storage_from_string(redis_url)
     assert isinstance(storage, Storage)  # a synchronous one: the URL names no async scheme
     return storage
+
+
+def _expiry(storage: Storage, key: str) -> float:
+    """When a window's counter expires, to the millisecond.
+
+    limits' get_expiry reads Redis' TTL, which is rounded to whole seconds: a Retry-After
+    made from it could send a client back half a second before its budget returns.
+    """
+    if isinstance(storage, RedisStorage):
+        connection: Any = storage.get_connection(True)  # limits types it without pttl
+        millis = connection.pttl(storage.prefixed_key(key))
+        return time.time() + max(int(millis), 0) / 1000
+    return storage.get_expiry(key)
 
 
 @lru_cache(maxsize=64)
@@ -79,9 +93,9 @@ def count_request(request: Request, settings: Settings, budgets: list[Budget]) -
                 refused = used > item.amount
             figures.append((max(0, item.amount - used), item.amount, item.get_expiry(), key))
         remaining, amount, _, key = min(figures, key=lambda f: (f[0], -f[2]))
-        reset = storage.get_expiry(key)
+        reset = _expiry(storage, key)
         if refused:
-            reset = max(storage.get_expiry(f[3]) for f in figures if f[0] == 0)
+            reset = max(_expiry(storage, f[3]) for f in figures if f[0] == 0)
     except RedisError:
         log.warning("rate limiter storage unavailable; letting the request through", exc_info=True)
         return
