@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from limits import RateLimitItem, parse_many
 from limits.storage import RedisStorage, Storage, storage_from_string
