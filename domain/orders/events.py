@@ -7,10 +7,13 @@ says otherwise. The catalogue (domain/events/catalogue.py) registers EVENT_TYPES
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
+from sqlalchemy.orm import Session
 
+from domain.orders.models import Order
+from domain.shared import events
 from domain.shared.events import EventPayload, EventType
 from domain.shared.schemas import Cents, Currency
 
@@ -194,3 +197,20 @@ EVENT_TYPES = (
         ChargeDispute,
     ),
 )
+
+
+def order_event(session: Session, order: Order, type_: str, **extra: Any) -> None:
+    """A domain event about an order; each names the funnel, so analytics can count it."""
+    events.record(
+        session,
+        account_id=order.account_id,
+        type=type_,
+        subject_id=order.id,
+        payload={
+            "order_id": str(order.id),
+            "number": order.number,
+            "funnel_id": str(order.funnel_id) if order.funnel_id else None,
+            "contact_id": str(order.contact_id) if order.contact_id else None,
+            **extra,
+        },
+    )

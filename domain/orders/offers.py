@@ -19,6 +19,7 @@ from domain.jobs import service as jobs
 from domain.jobs.models import Job
 from domain.orders import repository as repo
 from domain.orders import task_names
+from domain.orders.events import order_event
 from domain.orders.models import Order, OrderCharge, OrderUpsell
 from domain.orders.pricing import PricedItem
 from domain.orders.schemas import BumpIn, CheckoutCart, UpsellIn
@@ -28,7 +29,6 @@ from domain.orders.service import (
     hash_token,
     live_offer_of_type,
     locked_order,
-    order_event,
     price_checkout,
 )
 from domain.orders.stripe_gateway import (

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from domain.jobs import service as jobs
 from domain.orders import repository as repo
 from domain.orders import task_names
+from domain.orders.events import order_event
 from domain.orders.models import OrderCharge, Refund
-from domain.orders.service import order_event
 from domain.orders.stripe_gateway import RefundState, StripeGateway, past_key_window
 from domain.shared.remote import FinalRemoteError, NotYet, RemoteError
 

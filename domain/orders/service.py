@@ -15,8 +15,9 @@ from domain.contacts import service as contacts
 from domain.funnels import service as funnels
 from domain.jobs import service as jobs
 from domain.jobs.models import Job
-from domain.orders import disputes, task_names
+from domain.orders import disputes, refunds, task_names
 from domain.orders import repository as repo
+from domain.orders.events import order_event
 from domain.orders.models import Order, OrderCharge, Refund
 from domain.orders.pricing import PricedCart, price_cart
 from domain.orders.schemas import (
@@ -31,7 +32,6 @@ from domain.orders.schemas import (
 )
 from domain.orders.stripe_gateway import Intent, StripeGateway
 from domain.products import service as products
-from domain.shared import events
 from domain.shared.db import utcnow
 from domain.shared.errors import AppError, Conflict, InvalidInput, NotFound, ServiceUnavailable
 from domain.shared.remote import FinalRemoteError, NotYet, RetryableRemoteError, short_retry
@@ -269,23 +269,6 @@ EXPIRY_RECHECK = timedelta(hours=1)
 def payment_timeout() -> timedelta:
     """How long an order may stay unpaid before it is cancelled."""
     return timedelta(minutes=get_settings().order_payment_timeout_minutes)
-
-
-def order_event(session: Session, order: Order, type_: str, **extra: Any) -> None:
-    """A domain event about an order; each names the funnel, so analytics can count it."""
-    events.record(
-        session,
-        account_id=order.account_id,
-        type=type_,
-        subject_id=order.id,
-        payload={
-            "order_id": str(order.id),
-            "number": order.number,
-            "funnel_id": str(order.funnel_id) if order.funnel_id else None,
-            "contact_id": str(order.contact_id) if order.contact_id else None,
-            **extra,
-        },
-    )
 
 
 def _apply_intent(
@@ -618,8 +601,6 @@ def receive_stripe_event(session: Session, event: Any) -> dict[str, Any]:
     order's settling; one about a refund queues the refund's sync. The jobs re-read Stripe,
     so events that arrive late or out of order cannot move anything backwards.
     """
-    from domain.orders import refunds  # refunds builds on this module
-
     data = event.to_dict() if hasattr(event, "to_dict") else dict(event)
     if not repo.store_event(session, data["id"], data["type"], data):
         return {"duplicate": True}
