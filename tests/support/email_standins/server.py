@@ -3,6 +3,7 @@ of every request, shape checks that fail loudly, and injected faults (429, 500, 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import threading
@@ -147,6 +148,18 @@ class Standin:
         """The next n matching requests answer status (with Retry-After), changing nothing."""
         with self.lock:
             self.faults.append(Fault(status, n, method, path, retry_after, message))
+
+    def reset(self) -> None:
+        """Forget every request, violation, fault and object (fields back to their defaults)."""
+        keep = {"api_key", "prefix", "host", "base_url"}
+        with self.lock:
+            for f in dataclasses.fields(self):
+                if f.name in keep:
+                    continue
+                if f.default_factory is not dataclasses.MISSING:
+                    setattr(self, f.name, f.default_factory())
+                elif f.default is not dataclasses.MISSING:
+                    setattr(self, f.name, f.default)
 
     def calls(self, method: str, path_part: str = "") -> list[Received]:
         """The requests with this method whose path contains path_part."""
