@@ -1,0 +1,237 @@
+"""What the three provider stand-ins share: a thread running uvicorn on a free port, a record
+of every request, shape checks that fail loudly, and injected faults (429, 500, ...)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+Handler = Callable[[Request, Any], Response]
+
+
+class ShapeError(Exception):
+    """The request does not have the shape the provider documents."""
+
+
+@dataclass
+class Received:
+    """One request as the stand-in saw it (the auth header's value is not kept)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+    headers: dict[str, str]
+    status: int = 0
+
+
+@dataclass
+class Fault:
+    """Answer the next n matching requests with status (and Retry-After), doing nothing."""
+
+    status: int
+    n: int
+    method: str | None = None
+    path: str | None = None  # a substring of the path
+    retry_after: str | None = None
+    message: str = "injected failure"
+
+
+@dataclass
+class Standin:
+    """A provider's API on 127.0.0.1; subclasses add routes, auth and error shapes."""
+
+    api_key: str
+    prefix: str = ""
+    host: str = "127.0.0.1"
+    base_url: str = ""
+    requests: list[Received] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        """Build the app; nothing listens until start()."""
+        self.lock = threading.RLock()
+        routes = [
+            Route(self.prefix + path, self._wrap(fn), methods=[method])
+            for method, path, fn in self.routes()
+        ]
+        routes.append(
+            Route("/{rest:path}", self._unknown, methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+        )
+        self.app = Starlette(routes=routes)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+
+    # ---------------------------------------------------------------- to override
+
+    def routes(self) -> list[tuple[str, str, Handler]]:
+        """(method, path, handler) triples; paths are Starlette patterns under prefix."""
+        raise NotImplementedError
+
+    def authorized(self, request: Request) -> bool:
+        """Whether the request carries the right credential."""
+        raise NotImplementedError
+
+    def error(self, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+        """An error as the provider shapes it."""
+        return JSONResponse({"message": message}, status, headers=headers)
+
+    def unauthorized(self) -> Response:
+        """The provider's answer to a bad credential."""
+        return self.error(401, "bad credentials")
+
+    def decorate(self, response: Response) -> Response:
+        """Headers every answer carries (rate-limit headers)."""
+        return response
+
+    # ------------------------------------------------------------------- lifecycle
+
+    def start(self) -> str:
+        """Listen on a free port; return the base URL (with the API's prefix)."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, 0))
+        sock.listen(128)
+        self._socket = sock
+        root = f"http://{self.host}:{sock.getsockname()[1]}"
+        self.base_url = root + self.prefix
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{type(self).__name__} did not start")
+            time.sleep(0.01)
+        return self.base_url
+
+    def stop(self) -> None:
+        """Stop serving; state stays readable."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=15)
+        if self._socket is not None:
+            self._socket.close()
+        self._server = self._thread = self._socket = None
+
+    # ---------------------------------------------------------------- test helpers
+
+    def fail_next(
+        self,
+        n: int = 1,
+        status: int = 500,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        retry_after: str | None = None,
+        message: str = "injected failure",
+    ) -> None:
+        """The next n matching requests answer status (with Retry-After), changing nothing."""
+        with self.lock:
+            self.faults.append(Fault(status, n, method, path, retry_after, message))
+
+    def reset(self) -> None:
+        """Forget every request, violation, fault and object (fields back to their defaults)."""
+        keep = {"api_key", "prefix", "host", "base_url"}
+        with self.lock:
+            for f in dataclasses.fields(self):
+                if f.name in keep:
+                    continue
+                if f.default_factory is not dataclasses.MISSING:
+                    setattr(self, f.name, f.default_factory())
+                elif f.default is not dataclasses.MISSING:
+                    setattr(self, f.name, f.default)
+
+    def calls(self, method: str, path_part: str = "") -> list[Received]:
+        """The requests with this method whose path contains path_part."""
+        with self.lock:
+            return [r for r in self.requests if r.method == method and path_part in r.path]
+
+    def check(self, condition: bool, message: str) -> None:
+        """A documented shape: a violation is recorded and answered 400."""
+        if not condition:
+            with self.lock:
+                self.violations.append(message)
+            raise ShapeError(message)
+
+    # ------------------------------------------------------------------ machinery
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        """The first fault matching this request, used once."""
+        for fault in self.faults:
+            if (
+                fault.n > 0
+                and (fault.method in (None, method))
+                and (fault.path is None or fault.path in path)
+            ):
+                fault.n -= 1
+                return fault
+        return None
+
+    def _wrap(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        """Record, inject faults, check the credential, then run the handler under the lock."""
+
+        async def endpoint(request: Request) -> Response:
+            raw = await request.body()
+            record = Received(
+                request.method,
+                request.url.path,
+                dict(request.query_params),
+                None,
+                {
+                    k: v
+                    for k, v in request.headers.items()
+                    if k not in ("authorization", "api-token")
+                },
+            )
+            with self.lock:
+                self.requests.append(record)
+            response = self._answer(request, raw, record, handler)
+            record.status = response.status_code
+            return self.decorate(response)
+
+        return endpoint
+
+    def _answer(self, request: Request, raw: bytes, record: Received, handler: Handler) -> Response:
+        """The response to one recorded request."""
+        try:
+            record.body = json.loads(raw) if raw else None
+        except ValueError:
+            return self.error(400, "body is not JSON")
+        with self.lock:
+            fault = self._take_fault(request.method, request.url.path)
+        if fault is not None:
+            headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
+            return self.error(fault.status, fault.message, headers)
+        if not self.authorized(request):
+            return self.unauthorized()
+        try:
+            with self.lock:
+                return handler(request, record.body)
+        except ShapeError as exc:
+            return self.error(400, str(exc))
+
+    async def _unknown(self, request: Request) -> Response:
+        """An endpoint the provider does not have (or not with this method)."""
+        with self.lock:
+            self.violations.append(f"unknown endpoint {request.method} {request.url.path}")
+        return self.error(404, "not found")
