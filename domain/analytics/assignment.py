@@ -23,9 +23,9 @@ def split_basis_points(variants: Sequence[VariantSplit]) -> list[int]:
     if not variants:
         raise ValueError("a split test needs at least one variant")
     points = [round(v.percent * 100) for v in variants]
-    if any(p < 0 for p in points) or any(abs(p - v.percent * 100) > 1e-6 for p, v in zip(
-        points, variants, strict=True
-    )):
+    if any(p < 0 for p in points) or any(
+        abs(p - v.percent * 100) > 1e-6 for p, v in zip(points, variants, strict=True)
+    ):
         raise ValueError("each split is a percent from 0 to 100 with at most two decimals")
     if sum(points) != BASIS_POINTS:
         raise ValueError("the splits must sum to 100")

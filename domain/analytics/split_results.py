@@ -12,7 +12,7 @@ from typing import Literal
 
 from scipy.special import chdtrc
 
-from domain.analytics.assignment import VariantSplit, split_basis_points
+from domain.analytics.assignment import BASIS_POINTS, VariantSplit, split_basis_points
 from domain.analytics.sequential import AlwaysValid, msprt
 from domain.analytics.split_stats import (
     FixedHorizon,
@@ -88,8 +88,11 @@ def sample_ratio_check(variants: Sequence[VariantCounts]) -> SrmCheck:
     # Traffic to a variant configured at 0% is a mismatch however little of it there is.
     if any(share == 0 and v.exposures for v, share in zip(variants, points, strict=True)):
         return SrmCheck(0.0, True)
-    cells = [(v.exposures, total * share / 10_000) for v, share in zip(variants, points, strict=True)
-             if share]
+    cells = [
+        (v.exposures, total * share / BASIS_POINTS)
+        for v, share in zip(variants, points, strict=True)
+        if share
+    ]
     if len(cells) < 2:
         return SrmCheck(1.0, False)
     statistic = sum((observed - expected) ** 2 / expected for observed, expected in cells)
