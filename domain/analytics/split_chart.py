@@ -28,6 +28,10 @@ def rates_chart_svg(result: SplitTestResult) -> str:
             error = [[row.rate - row.rate_ci.low], [row.rate_ci.high - row.rate]]
             colour = "tab:green" if row.key == result.winner else "tab:blue"
             axes.errorbar([row.rate], [y], xerr=error, fmt="o", capsize=4, color=colour)
+        control_rate = result.variants[0].rate
+        if control_rate is not None:
+            # the control's rate as a reference line: lifts read as distance from it
+            axes.axvline(control_rate, linestyle="--", linewidth=0.8, color="grey")
         axes.set_yticks(range(len(rows)), labels)
         axes.set_ylim(-0.7, len(rows) - 0.3)
         axes.set_xlabel(f"conversion rate ({1 - result.alpha:.0%} Wilson interval)")
