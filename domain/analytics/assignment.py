@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 # Splits are resolved to basis points: a percent may have up to two decimals (33.33).
 BASIS_POINTS = 10_000
@@ -22,6 +25,8 @@ def split_basis_points(variants: Sequence[VariantSplit]) -> list[int]:
     """Each variant's share in basis points; refuses splits that do not sum to 100."""
     if not variants:
         raise ValueError("a split test needs at least one variant")
+    if not all(math.isfinite(v.percent) for v in variants):
+        raise ValueError("each split is a percent from 0 to 100 with at most two decimals")
     points = [round(v.percent * 100) for v in variants]
     if any(p < 0 for p in points) or any(
         abs(p - v.percent * 100) > 1e-6 for p, v in zip(points, variants, strict=True)
@@ -58,10 +63,6 @@ def assign(
         if winner not in {v.key for v in variants}:
             raise ValueError("the winner must be one of the test's variants")
         return winner
-    slot = bucket(test_id, visitor_id)
-    upper = 0
-    for variant, share in zip(variants, points, strict=True):
-        upper += share
-        if slot < upper:
-            return variant.key
-    raise AssertionError("unreachable: the shares sum to BASIS_POINTS")
+    # The first variant whose cumulative share exceeds the slot (a 0% variant never does).
+    index = bisect.bisect_right(list(accumulate(points)), bucket(test_id, visitor_id))
+    return variants[index].key

@@ -76,6 +76,7 @@ def test_two_decimal_splits_and_zero_shares() -> None:
         [VariantSplit("a", 110), VariantSplit("b", -10)],
         [VariantSplit("a", 50.005), VariantSplit("b", 49.995)],
         [VariantSplit("a", 50), VariantSplit("a", 50)],
+        [VariantSplit("a", float("nan")), VariantSplit("b", 50)],
     ],
 )
 def test_bad_splits_are_refused(variants: list[VariantSplit]) -> None:

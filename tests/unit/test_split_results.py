@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from domain.analytics.split_chart import rates_chart_svg
-from domain.analytics.split_results import VariantCounts, analyse, sample_ratio_check
+from domain.analytics.split_results import SrmCheck, VariantCounts, analyse, sample_ratio_check
 
 SETTINGS = {"alpha": 0.05, "tau": 0.02, "min_sample": 100}
 
@@ -126,3 +126,21 @@ def test_the_chart_draws_variants_without_exposures() -> None:
     texts = " ".join("".join(t.itertext()) for t in root.iter() if t.tag.endswith("text"))
     assert "control (control)" in texts
     assert "b" in texts.split()
+
+
+def test_a_single_configured_variant_has_no_mismatch_to_test() -> None:
+    only = [VariantCounts("a", 100, 40, 0), VariantCounts("b", 0, 0, 0)]
+    assert sample_ratio_check(only) == SrmCheck(1.0, False)
+
+
+@pytest.mark.parametrize(
+    ("variants", "alpha"),
+    [
+        ([VariantCounts("a", 100, 10, 1)], 0.05),
+        ([VariantCounts("a", 50, 10, 1), VariantCounts("b", 50, 10, 1)], 0.0),
+        ([VariantCounts("a", 50, 10, 1), VariantCounts("b", 50, 10, 1)], 1.0),
+    ],
+)
+def test_analyse_refuses_what_it_cannot_answer(variants: list[VariantCounts], alpha: float) -> None:
+    with pytest.raises(ValueError, match=r"variants|alpha"):
+        analyse(variants, alpha=alpha, tau=0.02, min_sample=1)

@@ -197,6 +197,9 @@ def test_undefined_figures_are_none_not_invented() -> None:
     assert both_zero.p_value is None
     assert both_zero.absolute_lift_ci is None
     assert both_zero.relative_lift is None
+    all_converted = fixed_horizon((10, 10), (10, 10), alpha=0.05)
+    assert all_converted.relative_lift == 0.0
+    assert all_converted.relative_lift_ci is None
     assert msprt((0, 100), (0, 100), alpha=0.05, tau=0.02).p_value == 1.0
     assert wilson_interval(0, 0, 0.05) is None
 
@@ -207,3 +210,12 @@ def test_impossible_counts_are_refused(counts: tuple[int, int]) -> None:
         fixed_horizon(counts, (1, 10), alpha=0.05)
     with pytest.raises(ValueError, match="conversions"):
         chance_to_beat((1, 10), counts)
+
+
+def test_arguments_no_comparison_can_use_are_refused() -> None:
+    with pytest.raises(ValueError, match="exposures in both"):
+        fixed_horizon((0, 0), (1, 10), alpha=0.05)
+    with pytest.raises(ValueError, match="prior"):
+        chance_to_beat((1, 10), (1, 10), prior=(0, 1))
+    with pytest.raises(ValueError, match="tau"):
+        msprt((1, 10), (2, 10), alpha=0.05, tau=0.0)
