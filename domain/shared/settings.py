@@ -95,6 +95,12 @@ class Settings(BaseSettings):
 
     allow_private_webhook_urls: bool = False
 
+    # Split tests (docs/split-tests.md): the error rate of a winner call, the normal mixture's
+    # spread of lifts for the always-valid mSPRT (absolute rate), exposures per variant first.
+    split_test_alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    split_test_msprt_tau: float = Field(default=0.02, gt=0, le=1)
+    split_test_min_sample: int = Field(default=100, ge=1)
+
     # /metrics: when set, scrapes need `Authorization: Bearer <token>`; unset in
     # production, /metrics is a 404 (never open to the internet by accident).
     metrics_token: str | None = Field(default=None, min_length=16, max_length=256)

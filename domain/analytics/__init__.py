@@ -1,0 +1,1 @@
+"""Funnel analytics: tracking, rollups, split tests (the statistics are pure functions)."""
