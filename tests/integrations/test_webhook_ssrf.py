@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 import typing
@@ -12,7 +13,12 @@ import httpx
 import pytest
 import trustme
 
-from domain.integrations.webhooks.client import BlockedConnection, delivered, guarded_client
+from domain.integrations.webhooks.client import (
+    BlockedConnection,
+    delivered,
+    guarded_async_client,
+    guarded_client,
+)
 from domain.integrations.webhooks.ssrf import (
     UnsafeURL,
     blocked_reason,
@@ -158,6 +164,52 @@ def test_corpus_reaches_the_receiver_when_private_urls_are_allowed(receiver: Rec
         outcomes = _post_each(client, receiver.port)
     assert outcomes == ["200"] * len(CORPUS)
     assert receiver.connections >= len(CORPUS)  # mixed.test may also try 1.1.1.1 first
+
+
+async def _post_each_async(allow_private: bool, port: int) -> list[str]:
+    """The async client's outcome for every corpus host (all sent at once)."""
+
+    async def one(client: httpx.AsyncClient, host: str) -> str:
+        try:
+            return str((await client.post(f"http://{host}:{port}/hook", content=b"{}")).status_code)
+        except httpx.HTTPError as exc:
+            return type(exc).__name__
+
+    async with guarded_async_client(
+        allow_private=allow_private, resolver=resolver, dialer=AsyncToReceiver(port)
+    ) as client:
+        return list(await asyncio.gather(*(one(client, host) for host in CORPUS)))
+
+
+class AsyncToReceiver(httpcore.AsyncNetworkBackend):
+    """The async ToReceiver: every connection asked for goes to the receiver."""
+
+    def __init__(self, port: int) -> None:
+        """Dial 127.0.0.1:port whatever the address."""
+        self.port = port
+        self._backend = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        """Connect to the receiver."""
+        del host, port
+        return await self._backend.connect_tcp(
+            "127.0.0.1", self.port, timeout, local_address, socket_options
+        )
+
+
+def test_async_client_refuses_the_corpus_too(receiver: Receiver) -> None:
+    """The async client (for the concurrent sender) refuses it; allowed, it reaches the receiver."""
+    assert asyncio.run(_post_each_async(False, receiver.port)) == ["ConnectError"] * len(CORPUS)
+    assert receiver.connections == 0
+    assert asyncio.run(_post_each_async(True, receiver.port)) == ["200"] * len(CORPUS)
+    assert receiver.connections >= len(CORPUS)
 
 
 def test_real_loopback_forms_never_reach_the_receiver(receiver: Receiver) -> None:

@@ -37,6 +37,7 @@ class Receiver:
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True
+            request_queue_size = 128  # concurrent senders must not overflow the backlog
 
             def get_request(self) -> tuple[socket.socket, Any]:
                 """Count every accepted connection, before any byte is read."""
