@@ -170,6 +170,7 @@ async def _post_each_async(allow_private: bool, port: int) -> list[str]:
     """The async client's outcome for every corpus host (all sent at once)."""
 
     async def one(client: httpx.AsyncClient, host: str) -> str:
+        """Status of one POST, or the class of the error it raised."""
         try:
             return str((await client.post(f"http://{host}:{port}/hook", content=b"{}")).status_code)
         except httpx.HTTPError as exc:
@@ -253,6 +254,7 @@ def flipping(
     calls: list[str] = []
 
     def resolve(host: str, port: int) -> list[str]:
+        """Answer first on the first call, then ever after."""
         calls.append(host)
         return first if len(calls) == 1 else then
 
@@ -281,6 +283,7 @@ def test_dns_rebinding_through_getaddrinfo(
     answers: list[str] = []
 
     def rebinding(host: object, port: object, *args: object, **kwargs: object) -> list[object]:
+        """Public for the first lookup of rebind.test, loopback after; others are real."""
         if host != "rebind.test":
             return real(host, port, *args, **kwargs)  # type: ignore[arg-type]
         answers.append("93.184.215.14" if not answers else "127.0.0.1")
@@ -383,6 +386,7 @@ def test_url_shape_rules(url: str, reason: str) -> None:
     """Scheme, credentials, port, host, length and resolution rules, each with its reason."""
 
     def names(host: str, _port: int) -> list[str]:
+        """docs.test answers TEST-NET-1; every other name does not resolve."""
         if host == "docs.test":
             return ["192.0.2.10"]
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")

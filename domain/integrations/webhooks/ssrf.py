@@ -59,6 +59,7 @@ class UnsafeURL(InvalidInput):
     message = "This webhook URL is not allowed"
 
     def __init__(self, reason: str) -> None:
+        """Keep the reason; the message and the detail both carry it."""
         self.reason = reason
         super().__init__(
             f"This webhook URL is not allowed: {reason}",
