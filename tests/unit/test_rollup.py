@@ -245,7 +245,7 @@ def streams(draw: st.DrawFn) -> tuple[str, list[dict[str, Any]]]:
     count = draw(st.integers(0, 40))
     events = []
     for index in range(count):
-        kind = draw(st.sampled_from(TYPES))
+        kind = draw(st.sampled_from([*TYPES, *["page_view"] * 5]))  # views are most events
         session = draw(st.integers(0, 5))
         is_money = kind in ("purchase", "upsell_accepted")
         events.append(event(
@@ -254,8 +254,11 @@ def streams(draw: st.DrawFn) -> tuple[str, list[dict[str, Any]]]:
             session % 3,  # a visitor has several sessions, some on other days
             draw(st.sampled_from(["a", "b", "c", "d", "x", "zz"])),
             kind,
-            # Half-hour steps over three days: ties, and local midnights hit exactly.
-            anchor + dt.timedelta(minutes=30 * draw(st.integers(-72, 72))),
+            # Half-hour steps over three days (local midnights hit exactly), or crowded
+            # around the DST edge, so events of a session often share an instant.
+            anchor + dt.timedelta(minutes=30 * draw(
+                st.one_of(st.integers(-72, 72), st.sampled_from([-1, 0, 1]))
+            )),
             draw(st.integers(0, 10_000)) if is_money else 0,
             draw(st.sampled_from(["EUR", "USD"])) if is_money else None,
             draw(st.sampled_from(["f", "g"])),
