@@ -79,14 +79,22 @@ def group_keys(frame: pd.DataFrame) -> set[GroupKey]:
     return set(zip(frame["funnel_id"], frame["step_id"], days, strict=True))
 
 
-def _session_edges(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+def _edge(views: pd.DataFrame, codes: pd.Series, reduce: str) -> pd.Index:
+    """Index of each session's earliest ("min") or latest ("max") view; ties by event_id."""
+    at = views["occurred_at"]
+    # Numeric work first: only views at their session's extreme instant are candidates,
+    # so the string sort on event_id below runs over about one row per session.
+    candidates = views.loc[at == at.groupby(codes).transform(reduce)]
+    ordered = candidates.sort_values("event_id", ascending=reduce == "min", kind="stable")
+    return ordered.index[~codes.loc[ordered.index].duplicated(keep="first")]
+
+
+def _session_edges(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Flags of the first (entry) and last (exit) view of each (funnel, session)."""
-    is_view = frame["type"] == "page_view"
+    views = frame.loc[frame["type"] == "page_view"]
+    codes = views.groupby(["funnel_id", "session_id"], sort=False).ngroup()
     # Ties on occurred_at break by event_id, so the answer never depends on input order.
-    views = frame.loc[is_view].sort_values(["occurred_at", "event_id"], kind="stable")
-    session = ["funnel_id", "session_id"]
-    first = views.index[~views.duplicated(subset=session, keep="first")]
-    last = views.index[~views.duplicated(subset=session, keep="last")]
+    first, last = _edge(views, codes, "min"), _edge(views, codes, "max")
     return frame.index.isin(first), frame.index.isin(last)
 
 
