@@ -27,6 +27,16 @@ EVENT_COLUMNS = (
     "amount_cents",
     "currency",
 )
+EVENT_TYPES = (
+    "page_view",
+    "optin",
+    "checkout_started",
+    "purchase",
+    "upsell_accepted",
+    "upsell_declined",
+    "conversion",
+)
+_REQUIRED = ["event_id", "visitor_ordinal", "session_id", "funnel_id", "step_id", "type"]
 # Events that carry money: a purchase and an accepted upsell or downsell.
 MONEY_TYPES = ("purchase", "upsell_accepted")
 # A step's goal by its type (SPEC "Analytics definitions"); `conversion` counts on every step.
@@ -52,6 +62,24 @@ def local_days(occurred_at: pd.Series, zone: str) -> pd.Series:
     return wall.dt.floor("D")
 
 
+def _check(events: pd.DataFrame) -> None:
+    """Refuse events the rollup would count wrong or drop silently (ValueError)."""
+    if str(getattr(events["occurred_at"].dtype, "tz", None)) != "UTC":
+        raise ValueError("occurred_at must be tz-aware UTC")
+    # groupby drops null keys: an event without an id, session, funnel or step would vanish.
+    nulls = [column for column in _REQUIRED if events[column].isna().any()]
+    if nulls:
+        raise ValueError(f"events have nulls in: {', '.join(nulls)}")
+    unknown = set(events["type"].unique()) - set(EVENT_TYPES)
+    if unknown:
+        raise ValueError(f"unknown event types: {', '.join(sorted(map(str, unknown)))}")
+    ordinals = events["visitor_ordinal"]
+    if ordinals.min() < 0 or ordinals.max() > MAX_VISITOR_ORDINAL:
+        raise ValueError("visitor_ordinal must fit in 0..2**32-1")
+    if events.loc[events["type"].isin(MONEY_TYPES), "currency"].isna().any():
+        raise ValueError("a purchase or accepted upsell needs a currency")
+
+
 def prepare(events: pd.DataFrame, zone: str) -> pd.DataFrame:
     """Checked events, each event_id once (the first kept), with their local `day`."""
     missing = [column for column in EVENT_COLUMNS if column not in events.columns]
@@ -59,17 +87,10 @@ def prepare(events: pd.DataFrame, zone: str) -> pd.DataFrame:
         raise ValueError(f"events lack columns: {', '.join(missing)}")
     if events.empty:
         return events.assign(day=pd.Series(dtype="datetime64[ns]"))
-    if str(getattr(events["occurred_at"].dtype, "tz", None)) != "UTC":
-        raise ValueError("occurred_at must be tz-aware UTC")
-    ordinals = events["visitor_ordinal"]
-    if ordinals.min() < 0 or ordinals.max() > MAX_VISITOR_ORDINAL:
-        raise ValueError("visitor_ordinal must fit in 0..2**32-1")
+    _check(events)
     # A fresh index: _session_edges flags events by index label, and concatenated input
     # repeats labels.
     frame = events.drop_duplicates(subset="event_id", keep="first").reset_index(drop=True)
-    money = frame["type"].isin(MONEY_TYPES)
-    if frame.loc[money, "currency"].isna().any():
-        raise ValueError("a purchase or accepted upsell needs a currency")
     return frame.assign(day=local_days(frame["occurred_at"], zone))
 
 

@@ -221,6 +221,9 @@ def test_empty_input_gives_no_rows() -> None:
         ({"visitor_ordinal": 2**32}, "visitor_ordinal"),
         ({"type": "purchase", "amount_cents": 100, "currency": None}, "currency"),
         ({"occurred_at": dt.datetime(2026, 3, 1, 12)}, "UTC"),  # noqa: DTZ001 - naive on purpose
+        ({"session_id": None}, "session_id"),
+        ({"step_id": None}, "step_id"),
+        ({"type": "click"}, "click"),
     ],
 )
 def test_bad_events_are_refused(change: dict[str, Any], message: str) -> None:
