@@ -306,7 +306,8 @@ def test_range_uniques_equal_the_set_of_visitors(
     assert unique_visitors(rows, start, end, step_id=step) == len(visitors)
 
 
-@PROPERTY
+# Several pandas passes per example: fewer examples keep the file under 10 s.
+@settings(PROPERTY, max_examples=60)
 @given(stream=streams(), data=st.data())
 def test_chunked_runs_equal_one_pass(
     stream: tuple[str, list[dict[str, Any]]], data: st.DataObject
