@@ -40,7 +40,7 @@ def events_needed(stored: pd.DataFrame, touched: Collection[GroupKey], zone: str
     in_groups = keys.isin(list(touched))
     sessions = _sessions(frame)
     needed = in_groups | sessions.isin(sessions[in_groups])
-    return frame.loc[needed].drop(columns="day")
+    return frame.loc[needed].drop(columns=["day", "kind"])
 
 
 def replace_groups(
