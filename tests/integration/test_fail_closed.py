@@ -9,7 +9,6 @@ import logging
 import traceback
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from domain.orders.models import StripeEvent
 from domain.shared.db import get_engine, unit_of_work
 from domain.shared.settings import Settings, get_settings
+from tests.support.aio import run_async
 from tests.support.funnels import live_checkout, ok
 from tests.support.orders import PI_URL
 from tests.support.stripe_standin.webhooks import sign
@@ -189,8 +189,6 @@ def test_previews_and_visitor_pages_cannot_be_framed(client: TestClient, tenant:
 def test_a_refused_value_is_not_logged_by_the_error_handler(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    import asyncio
-
     from sqlalchemy.exc import DataError
 
     from api.errors import _data_error
@@ -200,9 +198,7 @@ def test_a_refused_value_is_not_logged_by_the_error_handler(
         connection.execute(text("SELECT CAST(:email AS integer)"), {"email": email})
     assert email in str(raised.value.orig)  # PostgreSQL quotes the value it refused
     caplog.set_level(logging.DEBUG)
-    # A thread of its own: an earlier test's Playwright may keep a loop running in this one.
-    with ThreadPoolExecutor(1) as pool:
-        response = pool.submit(asyncio.run, _data_error(None, raised.value)).result()  # type: ignore[arg-type]
+    response = run_async(_data_error(None, raised.value))  # type: ignore[arg-type]
     assert response.status_code == 422
     assert "22P02" in caplog.text  # the SQLSTATE says what went wrong
     assert email not in caplog.text

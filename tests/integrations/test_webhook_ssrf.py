@@ -27,6 +27,7 @@ from domain.integrations.webhooks.ssrf import (
     system_resolver,
 )
 from domain.shared.settings import get_settings
+from tests.support.aio import run_async
 from tests.support.webhook_receiver import Receiver
 
 # Hosts (as they appear in a URL) that must never be called. Names ending in .test are
@@ -207,9 +208,9 @@ class AsyncToReceiver(httpcore.AsyncNetworkBackend):
 
 def test_async_client_refuses_the_corpus_too(receiver: Receiver) -> None:
     """The async client (for the concurrent sender) refuses it; allowed, it reaches the receiver."""
-    assert asyncio.run(_post_each_async(False, receiver.port)) == ["ConnectError"] * len(CORPUS)
+    assert run_async(_post_each_async(False, receiver.port)) == ["ConnectError"] * len(CORPUS)
     assert receiver.connections == 0
-    assert asyncio.run(_post_each_async(True, receiver.port)) == ["200"] * len(CORPUS)
+    assert run_async(_post_each_async(True, receiver.port)) == ["200"] * len(CORPUS)
     assert receiver.connections >= len(CORPUS)
 
 
