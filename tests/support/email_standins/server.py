@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import socket
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.support.threaded_uvicorn import ThreadedUvicorn
 
 Handler = Callable[[Request, Any], Response]
 
@@ -72,9 +71,7 @@ class Standin:
             Route("/{rest:path}", self._unknown, methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
         )
         self.app = Starlette(routes=routes)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._socket: socket.socket | None = None
+        self._http: ThreadedUvicorn | None = None
 
     # ---------------------------------------------------------------- to override
 
@@ -102,36 +99,16 @@ class Standin:
 
     def start(self) -> str:
         """Listen on a free port; return the base URL (with the API's prefix)."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, 0))
-        sock.listen(128)
-        self._socket = sock
-        root = f"http://{self.host}:{sock.getsockname()[1]}"
-        self.base_url = root + self.prefix
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 15
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"{type(self).__name__} did not start")
-            time.sleep(0.01)
+        self._http = ThreadedUvicorn(self.app, host=self.host, name=type(self).__name__)
+        port = self._http.start()
+        self.base_url = f"http://{self.host}:{port}{self.prefix}"
         return self.base_url
 
     def stop(self) -> None:
         """Stop serving; state stays readable."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=15)
-        if self._socket is not None:
-            self._socket.close()
-        self._server = self._thread = self._socket = None
+        if self._http is not None:
+            self._http.stop()
+        self._http = None
 
     # ---------------------------------------------------------------- test helpers
 

@@ -5,18 +5,15 @@ from __future__ import annotations
 import contextlib
 import copy
 import secrets
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import stripe
-import uvicorn
 
 from tests.support.stripe_standin.app import FaultRule, RequestRecord, StripeApp
 from tests.support.stripe_standin.ledger import Ledger
 from tests.support.stripe_standin.webhooks import Deliverer, Delivery, post_event, sign
+from tests.support.threaded_uvicorn import ThreadedUvicorn
 
 __all__ = ["DEFAULT_API_KEY", "StripeStandin"]
 
@@ -60,61 +57,29 @@ class StripeStandin:
         self.key_in_use = key_in_use
         self.webhook_threads = webhook_threads
         self._deliverer: Deliverer | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._socket: socket.socket | None = None
+        self._http = ThreadedUvicorn(
+            self.app.asgi, host=self.host, port=self.port, name="stripe-standin"
+        )
 
     # ------------------------------------------------------------------- lifecycle
 
     def start(self) -> str:
         """Listen on a free port (bound here, so no race for it); return the base URL."""
-        if self._server is not None:
+        if self._http.running:
             return self.base_url
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        sock.listen(1024)
-        self._socket = sock
-        self.port = sock.getsockname()[1]
+        self._deliverer = Deliverer(self._deliver_now, self.webhook_threads)
+        self.port = self._http.start(
+            backlog=1024, timeout_graceful_shutdown=2, timeout_keep_alive=30
+        )
         self.base_url = f"http://{self.host}:{self.port}"
         self.ledger.base_url = self.base_url
-        config = uvicorn.Config(
-            self.app.asgi,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=2,
-            timeout_keep_alive=30,
-            backlog=1024,
-        )
-        self._server = uvicorn.Server(config)
-        self._deliverer = Deliverer(self._deliver_now, self.webhook_threads)
-        self._thread = threading.Thread(
-            target=self._server.run,
-            kwargs={"sockets": [sock]},
-            name="stripe-standin",
-            daemon=True,
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 15
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("the Stripe stand-in did not start")
-            time.sleep(0.01)
         return self.base_url
 
     def stop(self) -> None:
         """Stop serving and delivering; state stays readable."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=15)
-        if self._socket is not None:
-            self._socket.close()
+        self._http.stop()
         if self._deliverer is not None:
             self._deliverer.stop()
-        self._server = self._thread = self._socket = None
         self._deliverer = None
 
     def __enter__(self) -> StripeStandin:
