@@ -1,6 +1,7 @@
 """Every table's model, imported in one place for Alembic and the tests."""
 
 from domain.accounts.models import Account, ApiKey, AuthSession, RefreshToken, User
+from domain.analytics.models import AnalyticsEvent, AnalyticsVisitor
 from domain.contacts.models import Contact
 from domain.events.models import EventConsumer
 from domain.funnels.models import Funnel, FunnelStep, FunnelTemplate, FunnelVersion
@@ -24,6 +25,8 @@ from domain.shared.idempotency import IdempotencyRecord
 
 __all__ = [
     "Account",
+    "AnalyticsEvent",
+    "AnalyticsVisitor",
     "ApiKey",
     "AuthSession",
     "Base",

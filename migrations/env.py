@@ -9,6 +9,7 @@ from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import Connection
 
 from domain.models import Base
+from domain.shared.db import include_in_autogenerate
 from domain.shared.settings import get_settings
 
 config = context.config
@@ -19,7 +20,12 @@ target_metadata = Base.metadata
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        compare_type=True,
+        include_object=include_in_autogenerate,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

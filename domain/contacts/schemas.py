@@ -6,6 +6,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from pydantic import Field
+
 from domain.shared.schemas import OutputModel
 
 
@@ -19,6 +21,9 @@ class ContactOut(OutputModel):
     phone: str | None
     source: str | None
     attributes: dict[str, Any]
+    marketing_consent: bool = Field(description="agreed to receive marketing email")
+    consent_at: datetime | None = Field(description="when consent was last given")
+    consent_source: str | None = Field(description="where consent was last given")
     last_seen_at: datetime | None
     created_at: datetime
     updated_at: datetime

@@ -25,20 +25,33 @@ def upsert_contact(
     phone: str | None = None,
     source: str | None = None,
     attributes: dict[str, Any] | None = None,
+    marketing_consent: bool = False,
+    visitor_id: str | None = None,
 ) -> tuple[Contact, bool]:
     """The contact for (account, email), created or enriched; (contact, created).
 
-    Emits contact.created for a new contact and contact.updated for a known one.
+    `marketing_consent=True` records consent now (from `source`); False leaves what is
+    known, since not ticking a box again is not a withdrawal. Emits contact.created for a
+    new contact and contact.updated for a known one.
     """
     email = email.strip().lower()
-    fields = {"first_name": first_name, "last_name": last_name, "phone": phone, "source": source}
+    now = utcnow()
+    fields: dict[str, Any] = {
+        "first_name": first_name,
+        "last_name": last_name,
+        "phone": phone,
+        "source": source,
+        "visitor_id": visitor_id,
+    }
+    if marketing_consent:
+        fields |= {"marketing_consent": True, "consent_at": now, "consent_source": source}
     contact, created = repo.upsert(
         session,
         account_id=account_id,
         email=email,
         fields=fields,
         attributes=attributes or {},
-        now=utcnow(),
+        now=now,
     )
     events.record(
         session,

@@ -20,7 +20,16 @@ from domain.shared.schemas import Cents, Currency
 OfferType = Literal["upsell", "downsell"]
 
 
-class OrderFacts(EventPayload):
+class CheckoutVisitor(EventPayload):
+    """The visitor whose views led to the order, so analytics attributes its money."""
+
+    visitor_id: str | None = Field(
+        default=None, description="the checkout's visitor (analytics attribution), if sent"
+    )
+    session_id: str | None = Field(default=None, description="the checkout's session, if sent")
+
+
+class OrderFacts(CheckoutVisitor):
     """What every order event says about its order."""
 
     order_id: uuid.UUID = Field(description="the order (GET /api/v1/orders/{id})")
@@ -29,7 +38,7 @@ class OrderFacts(EventPayload):
     contact_id: uuid.UUID | None = Field(description="the buyer's contact")
 
 
-class OrderRef(EventPayload):
+class OrderRef(CheckoutVisitor):
     """Events recorded about an order by code that may not have the order loaded."""
 
     order_id: uuid.UUID = Field(description="the order (GET /api/v1/orders/{id})")
@@ -211,6 +220,8 @@ def order_event(session: Session, order: Order, type_: str, **extra: Any) -> Non
             "number": order.number,
             "funnel_id": str(order.funnel_id) if order.funnel_id else None,
             "contact_id": str(order.contact_id) if order.contact_id else None,
+            "visitor_id": order.visitor_id,
+            "session_id": order.session_id,
             **extra,
         },
     )

@@ -79,6 +79,9 @@ class Order(IdMixin, TenantMixin, TimestampMixin, Base):
     contact_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("contacts.id", ondelete="SET NULL"), index=True
     )
+    # The checkout's visitor and session, so the purchase counts for the views that led to it.
+    visitor_id: Mapped[str | None] = mapped_column(String(64))
+    session_id: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20), default="awaiting_payment")
     payment_status: Mapped[str] = mapped_column(String(20), default="unpaid")
     currency: Mapped[str] = mapped_column(String(3))

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from domain.shared.schemas import Cents, Email, Id, InputModel, OutputModel
+from domain.shared.schemas import Cents, Email, Id, InputModel, OutputModel, VisitorRef
 
 MAX_BUMPS = 5
 
@@ -22,6 +22,10 @@ class CheckoutCart(InputModel):
     key: str | None = Field(
         default=None, max_length=200, description="the publishable key (or send it as a header)"
     )
+    visitor_id: VisitorRef | None = Field(
+        default=None, description="the visitor whose views led here (analytics attribution)"
+    )
+    session_id: VisitorRef | None = Field(default=None, description="the visitor's session")
 
 
 class PaymentIntentIn(CheckoutCart):

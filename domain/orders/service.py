@@ -203,6 +203,7 @@ def create_order(
         last_name=data.customer.last_name,
         phone=data.customer.phone,
         source="checkout",
+        visitor_id=data.visitor_id,
     )
     token = secrets.token_urlsafe(32)
     order = Order(
@@ -212,6 +213,8 @@ def create_order(
         funnel_id=data.funnel_id,
         step_id=data.step_id,
         contact_id=contact.id,
+        visitor_id=data.visitor_id,
+        session_id=data.session_id,
         status="awaiting_payment",
         payment_status="unpaid",
         currency=cart.currency,

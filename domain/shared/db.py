@@ -45,6 +45,21 @@ class Base(DeclarativeBase):
     }
 
 
+# Tables partitioned in PostgreSQL: their partitions (the migration's default one, the
+# monthly ones beat makes) are named `<table>_<suffix>` and are not models.
+PARTITIONED_TABLES = ("analytics_events",)
+
+
+def is_partition(name: str | None) -> bool:
+    """Whether a table name is a partition of a partitioned model (not a model itself)."""
+    return name is not None and name.startswith(tuple(f"{t}_" for t in PARTITIONED_TABLES))
+
+
+def include_in_autogenerate(_: Any, name: str | None, type_: str, reflected: bool, __: Any) -> bool:
+    """Alembic's include_object: compare models with tables, leaving partitions out."""
+    return not (type_ == "table" and reflected and is_partition(name))
+
+
 _clock: Callable[[], datetime] | None = None
 
 

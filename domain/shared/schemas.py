@@ -110,6 +110,17 @@ Email = Annotated[
 Id = Annotated[uuid.UUID, Field(strict=False)]
 """A uuid in a request body: JSON has no uuid type, so it arrives as a string."""
 
+# A visitor's or session's id as the visitor pages' cookies and tracking clients send it.
+VisitorRef = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="1-64 characters of letters, digits and . _ : -",
+    ),
+]
+
 
 # Deeper JSON than any real document needs (a page's element tree nests about a dozen).
 MAX_JSON_DEPTH = 24
