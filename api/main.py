@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from api import errors, metrics, openapi
 from api.middleware import BodySizeLimit, RateLimitHeaders
+from api.public import forms as public_forms
 from api.public import funnels as public_funnels
 from api.routes import (
     account,
@@ -49,6 +50,7 @@ def create_app() -> FastAPI:
         events.router,
         funnels.router,
         public_funnels.router,
+        public_forms.router,
         pages.router,
         page_assets.router,
         page_assets.media_router,

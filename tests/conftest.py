@@ -26,6 +26,7 @@ TEST_SETTINGS = {
     "RATE_LIMIT_LOGIN": "100000/hour",
     "RATE_LIMIT_TRACKING": "100000/hour",
     "RATE_LIMIT_TRACKING_CLIENT": "100000/hour",
+    "RATE_LIMIT_OPTIN": "100000/hour",
     "OUTBOX_RELAY_GRACE_SECONDS": "0",
     # Workers look again at a checkout being paid within a second or two; the hour-long
     # schedules are exercised in simulated time (tests/integration/test_long_waits.py).

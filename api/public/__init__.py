@@ -1,1 +1,1 @@
-"""Visitor-facing routes: published funnel pages (HTML)."""
+"""Visitor-facing routes: published funnel pages (HTML), their forms and scripts."""

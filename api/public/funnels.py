@@ -2,49 +2,85 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
-from api.deps import DbSession
-from domain.funnels import service as funnels
-from domain.pages.render import content_security_policy
+from api.deps import DbSession, SettingsDep
+from api.public import buyer
+from api.public.visit import load, not_found, page_html, render
 from domain.shared.errors import NotFound
+from domain.visitors.html import with_receipt
 
 router = APIRouter(prefix="/f", include_in_schema=False)
 
-NOT_FOUND_PAGE = (
-    "<!doctype html><html><head><meta charset='utf-8'><title>Not found</title></head>"
-    "<body><h1>This page does not exist or is not published.</h1></body></html>"
-)
-# X-Frame-Options for browsers that predate CSP frame-ancestors.
-HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "public, max-age=60",
-}
+STATIC = Path(__file__).resolve().parents[2] / "domain" / "visitors" / "static"
+SCRIPTS = ("visitor.js", "checkout.js")
+
+
+@lru_cache(maxsize=len(SCRIPTS))
+def _script(name: str) -> bytes:
+    return (STATIC / name).read_bytes()
+
+
+@router.get("/_assets/{name}")
+def asset(name: str, request: Request) -> Response:
+    """The pages' first-party scripts (`_` keeps the path clear of every account slug)."""
+    if name not in SCRIPTS:
+        return Response(status_code=404)
+    body = _script(name)
+    etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+    headers = {
+        "Cache-Control": "public, max-age=300",
+        "ETag": etag,
+        "X-Content-Type-Options": "nosniff",
+    }
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="text/javascript; charset=utf-8", headers=headers)
 
 
 def _page(
-    db: DbSession, account_slug: str, funnel_slug: str, step_slug: str | None
+    request: Request,
+    db: DbSession,
+    settings: SettingsDep,
+    account_slug: str,
+    funnel_slug: str,
+    step_slug: str | None,
 ) -> HTMLResponse:
     try:
-        html = funnels.live_page_html(
-            db, account_slug=account_slug, funnel_slug=funnel_slug, step_slug=step_slug
-        )
+        visit = load(db, account_slug, funnel_slug, step_slug)
     except NotFound:
-        return HTMLResponse(NOT_FOUND_PAGE, status_code=404, headers={"X-Frame-Options": "DENY"})
-    return HTMLResponse(
-        html, headers={**HEADERS, "Content-Security-Policy": content_security_policy()}
-    )
+        return not_found()
+    if visit.live.step["step_type"] == "thank_you":
+        order = buyer.from_cookie(db, request, visit.live.account_id)
+        if order is not None:
+            view = buyer.receipt_view(db, visit.live.account_id, order)
+            return render(
+                request, visit, settings, receipt=with_receipt(page_html(visit, settings), view)
+            )
+    return render(request, visit, settings)
 
 
 @router.get("/{account_slug}/{funnel_slug}", response_class=HTMLResponse)
-def funnel_entry(account_slug: str, funnel_slug: str, db: DbSession) -> HTMLResponse:
+def funnel_entry(
+    account_slug: str, funnel_slug: str, request: Request, db: DbSession, settings: SettingsDep
+) -> HTMLResponse:
     """The first page of a live funnel, as last published."""
-    return _page(db, account_slug, funnel_slug, None)
+    return _page(request, db, settings, account_slug, funnel_slug, None)
 
 
 @router.get("/{account_slug}/{funnel_slug}/{step_slug}", response_class=HTMLResponse)
-def funnel_step(account_slug: str, funnel_slug: str, step_slug: str, db: DbSession) -> HTMLResponse:
+def funnel_step(
+    account_slug: str,
+    funnel_slug: str,
+    step_slug: str,
+    request: Request,
+    db: DbSession,
+    settings: SettingsDep,
+) -> HTMLResponse:
     """One step of a live funnel, as last published."""
-    return _page(db, account_slug, funnel_slug, step_slug)
+    return _page(request, db, settings, account_slug, funnel_slug, step_slug)

@@ -63,6 +63,38 @@ def upsert_contact(
     return contact, created
 
 
+def record_opt_in(
+    session: Session,
+    *,
+    account_id: uuid.UUID,
+    contact_id: uuid.UUID,
+    funnel_id: uuid.UUID,
+    step_id: uuid.UUID,
+    email_consent: bool,
+    visitor_id: str | None,
+    session_id: str | None,
+) -> None:
+    """Record that a visitor submitted a funnel's opt-in form (contact.opted_in).
+
+    The server's record of the opt-in: analytics counts it from this event, never from
+    what a browser reports.
+    """
+    events.record(
+        session,
+        account_id=account_id,
+        type="contact.opted_in",
+        subject_id=contact_id,
+        payload={
+            "contact_id": str(contact_id),
+            "funnel_id": str(funnel_id),
+            "step_id": str(step_id),
+            "email_consent": email_consent,
+            "visitor_id": visitor_id,
+            "session_id": session_id,
+        },
+    )
+
+
 def get(session: Session, *, account_id: uuid.UUID, contact_id: uuid.UUID) -> Contact:
     """One of the account's contacts, or 404."""
     contact = repo.get(session, account_id, contact_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -591,17 +592,30 @@ def _live_snapshot(session: Session, funnel: Funnel | None) -> dict[str, Any] | 
     return version.snapshot if version is not None else None
 
 
-def live_page_html(
-    session: Session, *, account_slug: str, funnel_slug: str, step_slug: str | None
-) -> str:
-    """The published HTML of a live funnel's step (its first page step by default).
+@dataclass(frozen=True)
+class LiveStep:
+    """One page step of a live funnel as visitors are served it (from the last publish)."""
 
-    Reads the snapshot taken at the last publish, never the draft.
+    account_id: uuid.UUID
+    funnel_id: uuid.UUID
+    funnel_slug: str
+    step: dict[str, Any]
+    steps: list[dict[str, Any]]
+    html: str
+
+
+def live_step(
+    session: Session, *, account_slug: str, funnel_slug: str, step_slug: str | None
+) -> LiveStep:
+    """A live funnel's page step (its first page step by default) with its published HTML.
+
+    Reads the snapshot taken at the last publish, never the draft; `steps` are the
+    snapshot's steps in order, so callers can find the step after this one.
     """
     account_id = accounts.account_id_for_slug(session, account_slug)
     funnel = repo.get_active_by_slug(session, account_id, funnel_slug) if account_id else None
     snapshot = _live_snapshot(session, funnel)
-    if account_id is None or snapshot is None:
+    if account_id is None or funnel is None or snapshot is None:
         raise NotFound("No such funnel")
     steps = [s for s in snapshot["steps"] if s["page_id"] and s["page_version"]]
     step = next((s for s in steps if s["slug"] == step_slug), None) if step_slug else steps[0]
@@ -615,9 +629,18 @@ def live_page_html(
         if step is not None
         else None
     )
-    if html is None:
+    if step is None or html is None:
         raise NotFound("No such step")
-    return html
+    return LiveStep(account_id, funnel.id, funnel.slug, step, steps, html)
+
+
+def live_page_html(
+    session: Session, *, account_slug: str, funnel_slug: str, step_slug: str | None
+) -> str:
+    """The published HTML of a live funnel's step (its first page step by default)."""
+    return live_step(
+        session, account_slug=account_slug, funnel_slug=funnel_slug, step_slug=step_slug
+    ).html
 
 
 def live_offer(

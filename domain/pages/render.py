@@ -209,29 +209,38 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
 
 
-def content_security_policy(settings: Settings | None = None) -> str:
+def content_security_policy(
+    settings: Settings | None = None,
+    *,
+    stripe: bool = True,
+    scripts: tuple[str, ...] = (),
+) -> str:
     """The CSP rendered pages are served with: only our script, Stripe.js and the video hosts.
 
     A second line of defence behind escaping and sanitizing: even if markup slipped through,
-    the browser would run no script of its making.
+    the browser would run no script of its making. Visitor pages pass `stripe=False` unless
+    they hold an order form, and name the first-party scripts they load (`scripts`, absolute
+    URLs or path-prefixed sources).
     """
     settings = settings or get_settings()
     digest = base64.b64encode(hashlib.sha256(page_script().encode()).digest()).decode()
-    stripe = _origin(settings.stripe_js_url)
+    js = _origin(settings.stripe_js_url) if stripe else ""
+    stripe_frames = f"{js} {STRIPE_FRAMES}" if stripe else ""
+    stripe_api = f"{js} {STRIPE_API}" if stripe else ""
     videos = f"{_origin(settings.youtube_embed_base)} {_origin(settings.vimeo_embed_base)}"
     directives = {
         "default-src": "'none'",
         "base-uri": "'none'",
         "object-src": "'none'",
         "form-action": "'self'",
-        "script-src": f"'sha256-{digest}' {stripe}",
+        "script-src": f"'sha256-{digest}' {' '.join(scripts)} {js}",
         # Section colours are style attributes (validated #rrggbb); the stylesheet is inline.
         "style-src": "'unsafe-inline'",
         "img-src": "'self' https: http: data:",
         "media-src": "'self' https: http:",
         "font-src": "'self'",
-        "frame-src": f"{videos} {stripe} {STRIPE_FRAMES}",
-        "connect-src": f"'self' {stripe} {STRIPE_API}",
+        "frame-src": f"{videos} {stripe_frames}",
+        "connect-src": f"'self' {stripe_api}",
         # Nobody may frame a page (clickjacking a checkout): visitors open funnels at their
         # own URL, and the builder loads previews by fetch with its token, not as a frame.
         "frame-ancestors": "'none'",

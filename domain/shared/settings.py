@@ -101,6 +101,14 @@ class Settings(BaseSettings):
     split_test_msprt_tau: float = Field(default=0.02, gt=0, le=1)
     split_test_min_sample: int = Field(default=100, ge=1)
 
+    # Visitor pages (docs/visitors.md): the publishable key Stripe.js gets on order forms,
+    # how long a visitor's session lives without a page view, the visitor cookie's life,
+    # and the opt-in form's per-address limit (`limits` string).
+    stripe_publishable_key: str = ""
+    visitor_session_idle_minutes: int = Field(default=30, gt=0)
+    visitor_cookie_days: int = Field(default=365, gt=0)
+    rate_limit_optin: str = "5/minute;50/day"
+
     # /metrics: when set, scrapes need `Authorization: Bearer <token>`; unset in
     # production, /metrics is a 404 (never open to the internet by accident).
     metrics_token: str | None = Field(default=None, min_length=16, max_length=256)
@@ -131,6 +139,7 @@ class Settings(BaseSettings):
             "rate_limit_tracking",
             "rate_limit_tracking_client",
             "rate_limit_login",
+            "rate_limit_optin",
         ):
             try:
                 parse_many(getattr(self, name))

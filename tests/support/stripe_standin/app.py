@@ -19,6 +19,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -36,6 +37,7 @@ __all__ = ["FaultRule", "RequestRecord", "StripeApp"]
 log = logging.getLogger(__name__)
 
 _ID = r"(?P<id>[A-Za-z0-9_]+)"
+STRIPE_JS = (Path(__file__).parent / "stripe.js").read_bytes()
 ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     (method, re.compile(pattern), op)
     for method, pattern, op in [
@@ -159,6 +161,7 @@ class StripeApp:
         self.asgi = Starlette(
             routes=[
                 Route("/standin/3ds/{pi_id}", self.three_d_secure, methods=["GET", "POST"]),
+                Route("/v3/", self.stripe_js, methods=["GET"]),
                 Route("/{path:path}", self.handle, methods=["GET", "POST", "DELETE"]),
             ]
         )
@@ -226,7 +229,18 @@ class StripeApp:
                     at=time.time(),
                 )
             )
+        # Stripe's API answers browsers (Stripe.js) from any origin.
+        headers["Access-Control-Allow-Origin"] = "*"
         return Response(answer.body, answer.status, headers, media_type="application/json")
+
+    async def stripe_js(self, _request: Request) -> Response:
+        """The stand-in's Stripe.js (the part our order form uses), at Stripe's /v3/ path."""
+        return Response(
+            STRIPE_JS,
+            200,
+            {"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"},
+            media_type="text/javascript",
+        )
 
     async def _answer(
         self,

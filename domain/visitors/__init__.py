@@ -1,0 +1,1 @@
+"""The visitor's side of a published funnel: identity cookies, consent, forms, offers."""

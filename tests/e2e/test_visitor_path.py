@@ -1,0 +1,301 @@
+"""Three visitors through a published funnel in headless Chromium, against the Stripe stand-in.
+
+One opts in and leaves; one buys with the bump and accepts the upsell; one buys without the
+bump, declines the upsell and takes the downsell. The page's tracking requests are caught
+by the browser (the ingestion route lands with the analytics module) and checked against
+the contract; orders, contacts and the stand-in's charges must agree to the cent. Every
+step is photographed at 375, 768 and 1280 px; no console error, failed request, HTTP error
+or horizontal scroll is allowed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from domain.contacts.models import Contact
+from domain.orders.models import Order, OrderCharge, OrderUpsell
+from domain.shared.db import unit_of_work
+from tests.support.live import LiveApp
+from tests.support.orders import charge_upsell, settle
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "test-output" / "visitor-path"
+WIDTHS = (375, 768, 1280)
+CARD = "4242 4242 4242 4242"
+TRACK = re.compile(r".*/api/v1/analytics/track(\?.*)?$")
+
+
+@dataclass
+class Shop:
+    """The live app, the owner's headers, the funnel and its entry URL."""
+
+    app: str
+    headers: dict[str, str]
+    account_id: uuid.UUID
+    publishable_key: str
+    funnel: dict[str, Any]
+    entry: str
+
+    def step(self, slug: str) -> str:
+        """A step's URL."""
+        return f"{self.entry}/{slug}"
+
+
+def _call(method: str, url: str, headers: dict[str, str], body: Any = None) -> Any:
+    r = httpx.request(method, url, json=body, headers=headers, timeout=15)
+    assert r.status_code < 300, r.text
+    return r.json() if r.content else None
+
+
+def _build(app: str) -> Shop:
+    """Register, make the tripwire funnel, put the lead magnet's opt-in page first, publish."""
+    email = f"visitor-{uuid.uuid4().hex[:10]}@example.com"
+    reg = httpx.post(
+        f"{app}/api/v1/auth/register",
+        json={"email": email, "password": "visitor path password", "account_name": "Shop"},
+        timeout=15,
+    ).json()
+    h = {"Authorization": f"Bearer {reg['access_token']}"}
+    api = f"{app}/api/v1/funnels"
+    templates = {t["key"]: t for t in _call("GET", f"{api}/templates?page_size=100", h)["items"]}
+    lead = _call("POST", f"{api}/from-template", h, {"template_id": templates["lead-magnet"]["id"]})
+    optin_page = next(s for s in lead["steps"] if s["step_type"] == "optin")["page_id"]
+    _call("DELETE", f"{api}/{lead['id']}", h)
+    funnel = _call("POST", f"{api}/from-template", h, {"template_id": templates["tripwire"]["id"]})
+    step = {"name": "Opt-in", "slug": "optin", "step_type": "optin", "page_id": optin_page}
+    _call("POST", f"{api}/{funnel['id']}/steps", h, {**step, "position": 0})
+    funnel = _call("PATCH", f"{api}/{funnel['id']}", h, {"status": "active"})
+    slug = reg["account"]["slug"]
+    return Shop(
+        app=app,
+        headers=h,
+        account_id=uuid.UUID(reg["account"]["id"]),
+        publishable_key=reg["account"]["publishable_key"],
+        funnel=funnel,
+        entry=f"{app}/f/{slug}/{funnel['slug']}",
+    )
+
+
+@pytest.fixture(scope="module")
+def shop(stripe_server: Any) -> Iterator[Shop]:
+    """uvicorn serving the app, Stripe (API and Stripe.js) played by the stand-in."""
+    from domain.orders.stripe_gateway import gateway
+    from domain.shared.settings import get_settings
+
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("STRIPE_API_BASE", stripe_server.base_url)
+        env.setenv("STRIPE_WEBHOOK_SECRET", stripe_server.webhook_secret)
+        env.setenv("STRIPE_JS_URL", f"{stripe_server.base_url}/v3/")
+        env.setenv("STRIPE_PUBLISHABLE_KEY", "pk_test_visitorpath")
+        get_settings.cache_clear()
+        gateway.cache_clear()
+        from api.main import create_app
+
+        live = LiveApp(create_app())
+        live.start()
+        try:
+            yield _build(live.url)
+        finally:
+            live.stop()
+            get_settings.cache_clear()
+            gateway.cache_clear()
+
+
+@dataclass
+class Visitor:
+    """One browser context: its page, what went wrong, and the tracking bodies it sent."""
+
+    name: str
+    page: Any
+    problems: list[str] = field(default_factory=list)
+    tracked: list[dict[str, Any]] = field(default_factory=list)
+
+    def cookie(self, name: str) -> str | None:
+        """A cookie of this browser."""
+        found = [c["value"] for c in self.page.context.cookies() if c["name"] == name]
+        return found[0] if found else None
+
+
+def _visitor(browser: Any, shop: Shop, stripe_url: str, name: str) -> Visitor:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    visitor = Visitor(name, context.new_page())
+
+    def route(route: Any) -> None:
+        request = route.request
+        if TRACK.match(request.url):
+            # The ingestion endpoint's stand-in: keep the body, answer as the contract does.
+            visitor.tracked.append(
+                {"body": json.loads(request.post_data or "{}"), "headers": request.headers}
+            )
+            route.fulfill(status=202, content_type="application/json", body='{"accepted": 1}')
+        elif request.url.startswith((f"{shop.app}/", f"{stripe_url}/")):
+            route.continue_()
+        else:
+            visitor.problems.append(f"left the machine: {request.url}")
+            route.abort()
+
+    page = visitor.page
+    context.route("**/*", route)
+
+    def on_console(message: Any) -> None:
+        if message.type == "error":
+            visitor.problems.append(message.text)
+
+    def on_response(response: Any) -> None:
+        if response.status >= 400:
+            visitor.problems.append(f"HTTP {response.status} {response.url}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda e: visitor.problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: visitor.problems.append(f"failed: {r.url} {r.failure}"))
+    page.on("response", on_response)
+    return visitor
+
+
+def _photograph(visitor: Visitor, step: str) -> None:
+    """The page at each width: a full-page screenshot, and no horizontal scroll."""
+    page = visitor.page
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{visitor.name} {step} at {width}px scrolls sideways by {overflow}px"
+        page.screenshot(path=str(SHOTS / f"{visitor.name}-{step}-{width}.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def _arrive(visitor: Visitor, url: str | re.Pattern[str], step: str) -> None:
+    visitor.page.wait_for_url(url, timeout=15_000)
+    visitor.page.wait_for_load_state("networkidle")
+    _photograph(visitor, step)
+
+
+def _pay(visitor: Visitor, shop: Shop, *, email: str, bump: bool) -> None:
+    page = visitor.page
+    page.goto(shop.step("offer"))
+    _arrive(visitor, shop.step("offer"), "order")
+    total = page.locator("[data-order-total]")
+    assert total.inner_text() == "7.00 USD"
+    page.fill("input[name=email]", email)
+    page.fill("input[name=name]", f"{visitor.name.title()} Buyer")
+    page.fill("[data-standin-card]", CARD)
+    if bump:
+        page.check("input[name=bump]")
+        assert total.inner_text() == "12.00 USD"  # the bump's 5.00 USD added on the page
+        _photograph(visitor, "order-with-bump")
+    page.click("form[data-order-form] button[type=submit]")
+    _arrive(visitor, shop.step("upsell"), "upsell")
+    assert "47.00 USD" in page.locator("form.fp-accept").inner_text()
+
+
+def test_three_visitors_through_a_live_funnel(browser: Any, shop: Shop, stripe_server: Any) -> None:
+    stripe_url = stripe_server.base_url
+    visitors = [_visitor(browser, shop, stripe_url, n) for n in ("lead", "bumper", "downer")]
+    lead, bumper, downer = visitors
+    try:
+        # 1. Opts in and leaves.
+        lead.page.goto(shop.entry)
+        _arrive(lead, shop.entry, "optin")
+        lead.page.fill("input[name=email]", "lead@example.com")
+        lead.page.fill("input[name=first_name]", "Lee")
+        lead.page.check("input[name=marketing_consent]")
+        lead.page.click("form.el-form button[type=submit]")
+        _arrive(lead, shop.step("offer"), "after-optin")
+        # 2. Buys with the bump, accepts the upsell.
+        _pay(bumper, shop, email="bumper@example.com", bump=True)
+        bumper.page.click("form.fp-accept button[type=submit]")
+        _arrive(bumper, shop.step("thank-you"), "thank-you")
+        assert "Your order #" in bumper.page.locator(".fp-receipt").inner_text()
+        # 3. Buys without it, declines the upsell, takes the downsell.
+        _pay(downer, shop, email="downer@example.com", bump=False)
+        downer.page.click("form.fp-decline button[type=submit]")
+        _arrive(downer, shop.step("downsell"), "downsell")
+        assert "19.00 USD" in downer.page.locator("form.fp-accept").inner_text()
+        downer.page.click("form.fp-accept button[type=submit]")
+        _arrive(downer, shop.step("thank-you"), "thank-you")
+        for v in visitors:
+            assert v.problems == [], v.name
+        _check_tracking(shop, visitors)
+    finally:
+        for v in visitors:
+            v.page.context.close()
+    _settle_and_agree(shop, stripe_server, bumper, downer, lead)
+
+
+def _check_tracking(shop: Shop, visitors: list[Visitor]) -> None:
+    """One page_view per page loaded, in the contract's body, with the browser's ids."""
+    steps = {s["slug"]: s for s in shop.funnel["steps"]}
+    expected = {"lead": ["optin", "offer"], "bumper": ["offer", "upsell", "thank-you"]}
+    expected["downer"] = ["offer", "upsell", "downsell", "thank-you"]
+    for v in visitors:
+        bodies = [t["body"] for t in v.tracked]
+        assert [b["step_id"] for b in bodies] == [steps[s]["id"] for s in expected[v.name]]
+        for body in bodies:
+            assert body["type"] == "page_view"
+            assert body["key"] == shop.publishable_key
+            assert body["funnel_id"] == shop.funnel["id"]
+            assert body["visitor_id"] == v.cookie("visitor_id")
+            assert body["session_id"] == v.cookie("session_id")
+            assert re.fullmatch(r"[A-Za-z0-9._:-]{1,64}", body["event_id"])
+        assert all(t["headers"]["content-type"].startswith("text/plain") for t in v.tracked)
+        assert len({b["event_id"] for b in bodies}) == len(bodies)
+
+
+def _settle_and_agree(
+    shop: Shop, standin: Any, bumper: Visitor, downer: Visitor, lead: Visitor
+) -> None:
+    """After the settling jobs: orders, contacts and the stand-in's charges agree to the cent."""
+    with unit_of_work() as session:
+        orders = list(session.scalars(select(Order).where(Order.account_id == shop.account_id)))
+    assert len(orders) == 2
+    for order in orders:
+        assert settle(str(order.id)) == {"status": "paid"}
+    with unit_of_work() as session:
+        upsells = list(
+            session.scalars(select(OrderUpsell).where(OrderUpsell.account_id == shop.account_id))
+        )
+    for upsell in upsells:
+        if upsell.decision == "accepted":
+            charge_upsell(str(upsell.id))
+    with unit_of_work() as session:
+        orders = list(session.scalars(select(Order).where(Order.account_id == shop.account_id)))
+        charges = list(
+            session.scalars(select(OrderCharge).where(OrderCharge.account_id == shop.account_id))
+        )
+        contacts = {
+            c.email: c
+            for c in session.scalars(select(Contact).where(Contact.account_id == shop.account_id))
+        }
+    by_visitor = {o.visitor_id: o for o in orders}
+    assert by_visitor[bumper.cookie("visitor_id")].total_cents == 700 + 500 + 4700
+    assert by_visitor[downer.cookie("visitor_id")].total_cents == 700 + 1900
+    assert {o.status for o in orders} == {"paid"}
+    assert {o.currency for o in orders} == {"USD"}
+    assert sorted((u.offer_type, u.decision) for u in upsells) == [
+        ("downsell", "accepted"),
+        ("upsell", "accepted"),
+        ("upsell", "declined"),
+    ]
+    # The stand-in's side: every charge we recorded succeeded there for what we captured.
+    captured = sum(c.captured_cents for c in charges)
+    assert captured == sum(o.total_cents for o in orders) == 8500
+    at_stripe = [standin.payment_intent(str(c.stripe_payment_intent_id)) for c in charges]
+    assert [p["status"] for p in at_stripe] == ["succeeded"] * 4
+    assert sum(p["amount_received"] for p in at_stripe) == 8500
+    assert {p["currency"] for p in at_stripe} == {"usd"}
+    customers = {p["customer"] for p in at_stripe}
+    assert sum(standin.captured_for_customer(c) for c in customers) == 8500
+    # Contacts: the lead with consent and its visitor, the two buyers.
+    assert set(contacts) == {"lead@example.com", "bumper@example.com", "downer@example.com"}
+    assert contacts["lead@example.com"].marketing_consent is True
+    assert contacts["lead@example.com"].visitor_id == lead.cookie("visitor_id")
