@@ -25,6 +25,7 @@ from sqlalchemy import select
 from domain.contacts.models import Contact
 from domain.orders.models import Order, OrderCharge, OrderUpsell
 from domain.shared.db import unit_of_work
+from tests.support import files
 from tests.support.live import LiveApp
 from tests.support.orders import charge_upsell, settle
 
@@ -71,6 +72,7 @@ def _build(app: str) -> Shop:
     lead = _call("POST", f"{api}/from-template", h, {"template_id": templates["lead-magnet"]["id"]})
     optin_page = next(s for s in lead["steps"] if s["step_type"] == "optin")["page_id"]
     _call("DELETE", f"{api}/{lead['id']}", h)
+    _real_cover(app, h, optin_page)
     funnel = _call("POST", f"{api}/from-template", h, {"template_id": templates["tripwire"]["id"]})
     step = {"name": "Opt-in", "slug": "optin", "step_type": "optin", "page_id": optin_page}
     _call("POST", f"{api}/{funnel['id']}/steps", h, {**step, "position": 0})
@@ -86,8 +88,23 @@ def _build(app: str) -> Shop:
     )
 
 
+def _real_cover(app: str, h: dict[str, str], page_id: str) -> None:
+    """The template's sample cover image is not shipped (/media/sample/... is a 404, left
+    to the templates' owner): upload a real one and point the page at it."""
+    r = httpx.post(
+        f"{app}/api/v1/pages/{page_id}/assets",
+        files={"file": ("cover.png", files.png(320, 400, (20, 90, 160)), "image/png")},
+        headers=h,
+        timeout=15,
+    )
+    assert r.status_code == 201, r.text
+    page = _call("GET", f"{app}/api/v1/pages/{page_id}", h)
+    text = json.dumps(page["elements"]).replace("/media/sample/guide-cover.png", r.json()["url"])
+    _call("PATCH", f"{app}/api/v1/pages/{page_id}", h, {"elements": json.loads(text)})
+
+
 @pytest.fixture(scope="module")
-def shop(stripe_server: Any) -> Iterator[Shop]:
+def shop(stripe_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     """uvicorn serving the app, Stripe (API and Stripe.js) played by the stand-in."""
     from domain.orders.stripe_gateway import gateway
     from domain.shared.settings import get_settings
@@ -97,6 +114,8 @@ def shop(stripe_server: Any) -> Iterator[Shop]:
         env.setenv("STRIPE_WEBHOOK_SECRET", stripe_server.webhook_secret)
         env.setenv("STRIPE_JS_URL", f"{stripe_server.base_url}/v3/")
         env.setenv("STRIPE_PUBLISHABLE_KEY", "pk_test_visitorpath")
+        env.setenv("ASSET_DIR", str(tmp_path_factory.mktemp("assets")))
+        env.delenv("AWS_S3_BUCKET", raising=False)
         get_settings.cache_clear()
         gateway.cache_clear()
         from api.main import create_app
@@ -119,11 +138,19 @@ class Visitor:
     page: Any
     problems: list[str] = field(default_factory=list)
     tracked: list[dict[str, Any]] = field(default_factory=list)
+    kept: dict[str, str] | None = None  # the cookies at the end, once the browser is closed
 
     def cookie(self, name: str) -> str | None:
         """A cookie of this browser."""
+        if self.kept is not None:
+            return self.kept.get(name)
         found = [c["value"] for c in self.page.context.cookies() if c["name"] == name]
         return found[0] if found else None
+
+    def close(self) -> None:
+        """Keep the cookies, close the browser context."""
+        self.kept = {c["name"]: c["value"] for c in self.page.context.cookies()}
+        self.page.context.close()
 
 
 def _visitor(browser: Any, shop: Shop, stripe_url: str, name: str) -> Visitor:
@@ -228,7 +255,7 @@ def test_three_visitors_through_a_live_funnel(browser: Any, shop: Shop, stripe_s
         _check_tracking(shop, visitors)
     finally:
         for v in visitors:
-            v.page.context.close()
+            v.close()
     _settle_and_agree(shop, stripe_server, bumper, downer, lead)
 
 
