@@ -326,3 +326,49 @@ def _settle_and_agree(
     assert set(contacts) == {"lead@example.com", "bumper@example.com", "downer@example.com"}
     assert contacts["lead@example.com"].marketing_consent is True
     assert contacts["lead@example.com"].visitor_id == lead.cookie("visitor_id")
+
+
+def test_with_consent_required_the_page_tracks_only_after_accept(
+    browser: Any, shop: Shop, stripe_server: Any
+) -> None:
+    reg = httpx.post(
+        f"{shop.app}/api/v1/auth/register",
+        json={
+            "email": f"consent-{uuid.uuid4().hex[:10]}@example.com",
+            "password": "visitor path password",
+            "account_name": "Careful",
+        },
+        timeout=15,
+    ).json()
+    h = {"Authorization": f"Bearer {reg['access_token']}"}
+    _call("PATCH", f"{shop.app}/api/v1/account", h, {"require_tracking_consent": True})
+    api = f"{shop.app}/api/v1/funnels"
+    templates = {t["key"]: t for t in _call("GET", f"{api}/templates?page_size=100", h)["items"]}
+    funnel = _call(
+        "POST", f"{api}/from-template", h, {"template_id": templates["lead-magnet"]["id"]}
+    )
+    _real_cover(shop.app, h, funnel["steps"][0]["page_id"])
+    funnel = _call("PATCH", f"{api}/{funnel['id']}", h, {"status": "active"})
+    url = f"{shop.app}/f/{reg['account']['slug']}/{funnel['slug']}"
+    visitor = _visitor(browser, shop, stripe_server.base_url, "consent")
+    try:
+        page = visitor.page
+        page.goto(url)
+        _arrive(visitor, url, "banner")
+        banner = page.locator("[data-consent-banner]")
+        assert banner.is_visible()
+        assert visitor.tracked == []
+        assert visitor.cookie("visitor_id") is None
+        page.click("[data-consent-banner] button[data-consent=yes]")
+        banner.wait_for(state="hidden")
+        page.wait_for_function("document.cookie.includes('visitor_id=')")
+        visitor.page.wait_for_load_state("networkidle")
+        assert [t["body"]["type"] for t in visitor.tracked] == ["page_view"]
+        assert visitor.tracked[0]["body"]["visitor_id"] == visitor.cookie("visitor_id")
+        page.reload()
+        visitor.page.wait_for_load_state("networkidle")
+        assert not banner.is_visible()
+        assert len(visitor.tracked) == 2
+        assert visitor.problems == []
+    finally:
+        visitor.close()

@@ -143,3 +143,14 @@ def test_drafts_and_unknown_steps_stay_404(client: Any, tenant: Any, other_tenan
     assert client.get(step_url(other_tenant.slug, live, "optin")).status_code == 404
     post = client.post(step_url(other_tenant.slug, live, "optin") + "/optin", data={})
     assert post.status_code == 404
+
+
+def test_cookies_are_secure_over_https(app: Any, tenant: Any, client: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    live = live_template(client, tenant.headers, "lead-magnet")
+    with TestClient(app, base_url="https://testserver") as secure:
+        page = secure.get(step_url(tenant.slug, live, "optin"))
+    assert page.status_code == 200
+    for line in set_cookies(page).values():
+        assert "secure" in line.lower(), line
