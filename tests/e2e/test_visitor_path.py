@@ -372,3 +372,35 @@ def test_with_consent_required_the_page_tracks_only_after_accept(
         assert visitor.problems == []
     finally:
         visitor.close()
+
+
+def test_a_declined_card_can_be_replaced_and_pays_the_same_order(
+    browser: Any, shop: Shop, stripe_server: Any
+) -> None:
+    own = _build(shop.app)  # an account of its own: the other tests count their orders
+    visitor = _visitor(browser, own, stripe_server.base_url, "retry")
+    try:
+        page = visitor.page
+        page.goto(own.step("offer"))
+        _arrive(visitor, own.step("offer"), "order")
+        page.fill("input[name=email]", "retry@example.com")
+        page.fill("input[name=name]", "Ray Retry")
+        page.fill("[data-standin-card]", "4000 0000 0000 0002")
+        page.click("form[data-order-form] button[type=submit]")
+        errors = page.locator("[data-order-errors]")
+        errors.filter(has_text="Your card was declined.").wait_for()
+        _photograph(visitor, "declined")
+        assert page.url == own.step("offer")
+        page.fill("[data-standin-card]", CARD)
+        page.click("form[data-order-form] button[type=submit]")
+        _arrive(visitor, own.step("upsell"), "upsell")
+        # The browser reports the stand-in's 402 (Stripe answers a decline so): nothing else.
+        declined = [p for p in visitor.problems if "402" in p]
+        assert len(declined) == 2, visitor.problems
+        assert [p for p in visitor.problems if p not in declined] == []
+    finally:
+        visitor.close()
+    with unit_of_work() as session:
+        orders = list(session.scalars(select(Order).where(Order.account_id == own.account_id)))
+    assert len(orders) == 1
+    assert settle(str(orders[0].id)) == {"status": "paid"}

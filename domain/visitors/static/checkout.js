@@ -4,7 +4,7 @@
   var ctx = JSON.parse(document.getElementById("fp-visit").textContent);
   var co = ctx.checkout;
   var form = document.querySelector("form[data-order-form]");
-  if (!co || !form || typeof window.Stripe !== "function") { return; }
+  if (!co || !form) { return; }
   var totalEl = form.querySelector("[data-order-total]");
   var boxes = Array.prototype.slice.call(form.querySelectorAll("input[name=bump]"));
   var errors = form.querySelector("[data-order-errors]");
@@ -32,6 +32,12 @@
   }
   boxes.forEach(function (b) { b.addEventListener("change", showTotal); });
 
+  if (typeof window.Stripe !== "function" || !co.stripe_key) {
+    // Payments are not set up (no Stripe.js or no STRIPE_PUBLISHABLE_KEY): say so, take nothing.
+    errors.textContent = "Payments are not available on this page yet.";
+    submit.disabled = true;
+    return;
+  }
   var stripe = window.Stripe(co.stripe_key);
   var card = stripe.elements().create("card");
   card.mount(form.querySelector("[data-card-element]"));
@@ -61,7 +67,11 @@
             csrf_token: cookie("fp_csrf") || "", order_id: order.id, customer_token: order.customer_token
           });
           return window.fetch(co.customer_url, { method: "POST", body: keep, credentials: "same-origin" })
-            .then(function () { placed = { key: key, intent: intent, order: order }; return placed; });
+            .then(function (response) {
+              if (!response.ok) { throw new Error("Please reload the page and try again"); }
+              placed = { key: key, intent: intent, order: order };
+              return placed;
+            });
         });
       });
   }
