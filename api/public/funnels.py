@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
-from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
@@ -13,25 +11,17 @@ from api.deps import DbSession, SettingsDep
 from api.public import buyer
 from api.public.visit import load, not_found, page_html, render
 from domain.shared.errors import NotFound
-from domain.visitors.html import with_receipt
+from domain.visitors.html import script, with_receipt
 
 router = APIRouter(prefix="/f", include_in_schema=False)
-
-STATIC = Path(__file__).resolve().parents[2] / "domain" / "visitors" / "static"
-SCRIPTS = ("visitor.js", "checkout.js")
-
-
-@lru_cache(maxsize=len(SCRIPTS))
-def _script(name: str) -> bytes:
-    return (STATIC / name).read_bytes()
 
 
 @router.get("/_assets/{name}")
 def asset(name: str, request: Request) -> Response:
     """The pages' first-party scripts (`_` keeps the path clear of every account slug)."""
-    if name not in SCRIPTS:
+    body = script(name)
+    if body is None:
         return Response(status_code=404)
-    body = _script(name)
     etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
     headers = {
         "Cache-Control": "public, max-age=300",

@@ -23,6 +23,8 @@ from domain.pages.render import format_price
 from domain.visitors.offers import Offer
 
 TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+SCRIPTS = ("visitor.js", "checkout.js")
 OPTIN_FORM = re.compile(r'(<form\b[^>]*\bdata-form="optin"[^>]*)>(.*?)</form>', re.S)
 BUMPS = re.compile(r"<div class=\"bumps\" data-order-bumps></div>")
 CARD = re.compile(r'<div class="card" data-card-element></div>')
@@ -43,6 +45,12 @@ def _macros() -> Any:
         lstrip_blocks=True,
     )
     return env.get_template("fragments.html").module
+
+
+@lru_cache(maxsize=len(SCRIPTS))
+def script(name: str) -> bytes | None:
+    """One of the pages' first-party scripts by file name (None for any other name)."""
+    return (STATIC / name).read_bytes() if name in SCRIPTS else None
 
 
 @dataclass(frozen=True)
