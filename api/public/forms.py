@@ -29,7 +29,7 @@ from domain.visitors.html import FormState
 from domain.visitors.offers import next_step
 
 router = APIRouter(prefix="/f", include_in_schema=False)
-HONEYPOT = "website"
+HONEYPOT = "fp_website"  # prefixed: a merchant's own "website" field stays theirs
 MESSAGE_PAGE = (
     "<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>"
     "<meta name='viewport' content='width=device-width, initial-scale=1'></head>"

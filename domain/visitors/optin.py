@@ -17,7 +17,7 @@ from domain.shared.schemas import Email, SafeStr
 MAX_EXTRA_FIELDS = 20
 MAX_EXTRA_LENGTH = 1000
 LABELS = {"email": "Email", "first_name": "First name", "last_name": "Last name", "phone": "Phone"}
-KNOWN = {*LABELS, "marketing_consent", "csrf_token", "website"}
+KNOWN = {*LABELS, "marketing_consent", "csrf_token", "fp_website"}
 
 
 class OptinForm(BaseModel):

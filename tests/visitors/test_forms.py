@@ -47,7 +47,7 @@ def test_an_opt_in_records_the_contact_its_consent_and_the_visit(client: Any, te
         "first_name": "Jane",
         "marketing_consent": "yes",
         "csrf_token": client.cookies.get("fp_csrf"),
-        "website": "",
+        "fp_website": "",
     }
     r = client.post(f"{url}/optin", data=form, headers=ORIGIN, follow_redirects=False)
     assert r.status_code == 303
@@ -118,7 +118,7 @@ def test_a_filled_honeypot_looks_accepted_and_stores_nothing(client: Any, tenant
     _, url = _optin_page(client, tenant)
     form = {
         "email": "bot@example.com",
-        "website": "http://spam",
+        "fp_website": "http://spam",
         "csrf_token": client.cookies.get("fp_csrf"),
     }
     r = client.post(f"{url}/optin", data=form, headers=ORIGIN, follow_redirects=False)

@@ -47,7 +47,7 @@ def test_an_optin_page_is_wired_and_tracked_by_our_script_only(client: Any, tena
     html = page.text
     assert f'action="{step_url(tenant.slug, live, "optin")}/optin"' in html
     assert 'name="csrf_token"' in html
-    assert 'name="website"' in html
+    assert 'name="fp_website"' in html
     assert 'name="marketing_consent"' in html
     ctx = context_of(html)
     step = live["steps"]["optin"]
