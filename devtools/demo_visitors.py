@@ -64,6 +64,7 @@ class Tally:
     counts: Counter[str] = field(default_factory=Counter)
     missing: dict[str, str] = field(default_factory=dict)
     last_error: str = ""
+    send_visitor_ids: bool = True  # until the checkout API refuses them
     _shown: set[str] = field(default_factory=set)
 
     def new_notes(self) -> list[str]:
@@ -181,15 +182,13 @@ class Visitor:
             "step_id": order_step["id"],
             "bump_product_ids": self.demo.bump_product_ids[:1] if bump else [],
         }
-        intent = self._ok(
-            self.http.post("/api/v1/orders/payment-intent", json=cart, headers=self.key)
-        )
+        intent = self._ok(self.checkout_post("/api/v1/orders/payment-intent", cart))
         body = {
             **cart,
             "payment_intent_id": intent["payment_intent_id"],
             "customer": {"email": self.email, "first_name": "Demo", "last_name": "Visitor"},
         }
-        order = self._ok(self.http.post("/api/v1/orders", json=body, headers=self.key))
+        order = self._ok(self.checkout_post("/api/v1/orders", body))
         self.tally.counts["orders"] += 1
         self.tally.counts["bumps"] += bump
         if not self.confirm_card(intent):
@@ -202,6 +201,19 @@ class Visitor:
             self.view("downsell")
             self.tally.counts["downsells"] += self.answer(order, "downsell", TAKE_DOWNSELL)
         self.view("thank_you")
+
+    def checkout_post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        """POST a checkout call with the visitor's ids, or without once the API refuses them."""
+        if self.tally.send_visitor_ids:
+            ids = {"visitor_id": self.visitor_id, "session_id": self.session_id}
+            r = self.http.post(path, json={**body, **ids}, headers=self.key)
+            if r.status_code != 422 or "visitor_id" not in r.text:
+                return r
+            self.tally.send_visitor_ids = False
+            self.tally.missing["visitor ids"] = (
+                f"{path} does not take visitor_id/session_id yet: checkouts go without them"
+            )
+        return self.http.post(path, json=body, headers=self.key)
 
     def confirm_card(self, intent: dict[str, Any]) -> bool:
         """Confirm the PaymentIntent at the stand-in with a publishable key, as Stripe.js does."""
