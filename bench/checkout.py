@@ -3,7 +3,7 @@
 Run with `.venv/bin/python -m bench.checkout` (about 3 minutes) or `--quick` (about 2);
 progress on stderr, tables on stdout. It starts, and stops by pid (also on Ctrl-C), embedded
 PostgreSQL and Redis, `uvicorn api.main:app` (rate limits off), a Celery worker as `./dev up`
-runs it, and two `python -m tests.support.stripe_standin`, one posting to the API's webhook.
+runs it, and two `python -m devtools.stripe_standin`, one posting to the API's webhook.
 
 A checkout is what a checkout page does with the publishable key: POST
 /orders/payment-intent, POST /orders (202), the confirm at the stand-in as Stripe.js sends
@@ -90,9 +90,9 @@ def spawn(
 def start_standin(
     base: str, env: dict[str, str], work: Path, procs: list[subprocess.Popen[bytes]], *args: str
 ) -> None:
-    """`python -m tests.support.stripe_standin` at base (args: --webhook-secret, ...)."""
+    """`python -m devtools.stripe_standin` at base (args: --webhook-secret, ...)."""
     port = base.rsplit(":", 1)[1]
-    argv = [sys.executable, "-m", "tests.support.stripe_standin", "--port", port, *args]
+    argv = [sys.executable, "-m", "devtools.stripe_standin", "--port", port, *args]
     proc = spawn(argv, env, work / f"standin-{port}.log", procs)
     assert proc.stdout is not None
     printed = [proc.stdout.readline().decode().strip() for _ in range(2)]

@@ -442,8 +442,8 @@ def api_env(servers: BenchServers) -> dict[str, str]:
     }
 
 
-def start_api(servers: BenchServers, env_extra: dict[str, str]) -> Api:
-    """`uvicorn api.main:app` as ./dev up runs it, on a free port; output to a log file."""
+def start_api(servers: BenchServers, env_extra: dict[str, str], app: str = "api.main:app") -> Api:
+    """`uvicorn api.main:app` (or app) as ./dev up runs it, on a free port; output to a log."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "CELERY_BROKER_URL"}
     env.update(env_extra)
@@ -452,7 +452,7 @@ def start_api(servers: BenchServers, env_extra: dict[str, str]) -> Api:
         sys.executable,
         "-m",
         "uvicorn",
-        "api.main:app",
+        app,
         "--host",
         "127.0.0.1",
         "--port",

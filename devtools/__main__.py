@@ -1,4 +1,4 @@
-"""`python -m devtools up|test [pytest args]` (what `./dev` runs inside .venv)."""
+"""`python -m devtools up|demo|test [args]` (what `./dev` runs inside .venv)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ import sys
 import tomllib
 from pathlib import Path
 
-from devtools import covreport, up
+from devtools import covreport, demo, up
 
 USAGE = """usage: python -m devtools COMMAND
 
   up                  start PostgreSQL + Redis (embedded unless DATABASE_URL / REDIS_URL
                       are set), migrate, then API, worker, beat and Flower; Ctrl-C stops all
+  demo [--seconds N] [--rate R] [--seed S]
+                      `up` with the Stripe stand-in in Stripe's place, a demo account and a
+                      live funnel, and simulated visitors going through it until Ctrl-C
   test [pytest args]  ruff, mypy, then pytest (embedded servers unless the URLs are set);
                       installs Debian's chromium for the browser tests first if missing
                       and run as root (CHROMIUM_PATH names another binary). With no
@@ -110,6 +113,8 @@ def main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     if command == "up" and not rest:
         return up.main()
+    if command == "demo":
+        return demo.main(rest)
     if command == "test":
         return run_tests(rest)
     print(USAGE, end="", file=sys.stderr)

@@ -187,8 +187,8 @@ def worker(stripe_server: Any) -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def stripe_server() -> Iterator[Any]:
-    """A Stripe stand-in (tests/support/stripe_standin), started on first use."""
-    from tests.support.stripe_standin import StripeStandin
+    """A Stripe stand-in (devtools/stripe_standin), started on first use."""
+    from devtools.stripe_standin import StripeStandin
 
     with StripeStandin() as standin:
         yield standin

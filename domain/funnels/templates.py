@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from domain.accounts import repository as accounts_repo
 from domain.funnels import repository as repo
 from domain.funnels import service as funnels
 from domain.funnels.library import TemplateDefinition, library_rows
@@ -88,6 +89,36 @@ def _offer_products(
     return resolved
 
 
+def _step_links(
+    session: Session, account_id: uuid.UUID, funnel_slug: str, template: TemplateDefinition
+) -> dict[str, str]:
+    """Each step slug of the template → the live URL of that step of the new funnel."""
+    account = accounts_repo.get_account(session, account_id)
+    assert account is not None  # the caller's own account
+    return {s.slug: f"/f/{account.slug}/{funnel_slug}/{s.slug}" for s in template.steps}
+
+
+def _link_steps(tree: Any, links: dict[str, str]) -> Any:
+    """The tree with each button or pricing link that names a step slug pointed at that step.
+
+    A template cannot know its funnel's URL, and a link relative to the step would break on
+    the funnel's entry URL (one segment shorter), so from-template writes the full path.
+    """
+    if isinstance(tree, list):
+        return [_link_steps(node, links) for node in tree]
+    if not isinstance(tree, dict):
+        return tree
+    node = dict(tree)
+    props = dict(node.get("props") or {})
+    for key in ("href", "cta_href"):
+        if isinstance(props.get(key), str) and props[key] in links:
+            props[key] = links[props[key]]
+    node["props"] = props
+    if "children" in node:
+        node["children"] = _link_steps(node["children"], links)
+    return node
+
+
 def create_from_template(
     session: Session, *, account_id: uuid.UUID, data: FromTemplateIn
 ) -> Funnel:
@@ -107,12 +138,14 @@ def create_from_template(
             description=template.description,
         ),
     )
+    links = _step_links(session, account_id, funnel.slug, template)
     for step in template.steps:
         page_id = None
         if step.page is not None:
             page_in = PageIn.model_validate(
                 {
                     **step.page,
+                    "elements": _link_steps(step.page.get("elements", []), links),
                     "name": f"{funnel.name}: {step.page['name']}"[:200],
                     "funnel_id": funnel.id,
                 },

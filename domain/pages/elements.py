@@ -24,6 +24,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from domain.shared.errors import InvalidInput
@@ -160,6 +161,7 @@ class ButtonProps(Props):
     href: Url
     style: Literal["primary", "secondary", "link"] = "primary"
     new_tab: bool = False
+    align: Align = "left"
 
 
 class FormField(Props):
@@ -197,11 +199,29 @@ class OrderFormProps(Props):
     collect_phone: bool = False
 
 
-class CountdownProps(Props):
-    """A timer counting down to a moment."""
+# An evergreen countdown runs at most a year from the visitor's first view.
+MAX_COUNTDOWN_MINUTES = 525_600
 
-    ends_at: Annotated[AwareDatetime, Field(strict=False)]
+
+class CountdownProps(Props):
+    """A timer counting down to a fixed moment, or evergreen: a duration from the first view."""
+
+    ends_at: Annotated[AwareDatetime | None, Field(strict=False)] = None
+    duration_minutes: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_COUNTDOWN_MINUTES,
+        description="evergreen: minutes from the visitor's first view of the page",
+    )
+    label: str = Field(default="", max_length=200, description="shown above the time left")
+    align: Align = "left"
     expired_text: str = Field(default="This offer has ended", max_length=200)
+
+    @model_validator(mode="after")
+    def _one_end(self) -> CountdownProps:
+        if (self.ends_at is None) == (self.duration_minutes is None):
+            raise ValueError("give exactly one of ends_at (a fixed end) and duration_minutes")
+        return self
 
 
 class TestimonialProps(Props):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -115,6 +115,21 @@ def remaining(ends_at: datetime, now: datetime) -> str | None:
     return f"{days}d {clock}" if days else clock
 
 
+def _countdown(props: CountdownProps, now: datetime) -> dict[str, Any]:
+    """The time left as first shown (an evergreen one: its whole duration)."""
+    # The page script then counts an evergreen one down from the visitor's first view.
+    if props.duration_minutes is not None:
+        shown = remaining(now + timedelta(minutes=props.duration_minutes), now)
+        return {"ends_at": "", "remaining": shown, "expired": False}
+    assert props.ends_at is not None  # the props model requires one of the two
+    left = remaining(props.ends_at, now)
+    return {
+        "ends_at": props.ends_at.isoformat(),
+        "remaining": props.expired_text if left is None else left,
+        "expired": left is None,
+    }
+
+
 @dataclass(frozen=True)
 class _Context:
     settings: Settings
@@ -135,12 +150,7 @@ def _computed(node: Node, ctx: _Context) -> dict[str, Any]:
         query = "?autoplay=1&mute=1" if props.autoplay else ""
         return {"embed_url": f"{base}{props.source}{query}"}
     if isinstance(props, CountdownProps):
-        left = remaining(props.ends_at, ctx.now)
-        return {
-            "ends_at": props.ends_at.isoformat(),
-            "remaining": props.expired_text if left is None else left,
-            "expired": left is None,
-        }
+        return _countdown(props, ctx.now)
     if isinstance(props, PricingProps):
         return {"price": format_price(props.price_cents, props.currency)}
     return {}

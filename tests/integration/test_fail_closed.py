@@ -16,13 +16,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from devtools.stripe_standin.webhooks import sign
 from domain.orders.models import StripeEvent
 from domain.shared.db import get_engine, unit_of_work
 from domain.shared.settings import Settings, get_settings
 from tests.support.aio import run_async
 from tests.support.funnels import live_checkout, ok
 from tests.support.orders import PI_URL
-from tests.support.stripe_standin.webhooks import sign
 
 WEBHOOK = "/api/v1/orders/stripe/webhook"
 REAL_KEY = "sk_test_51Suite0123456789abcdefABCDEF"

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from devtools.stripe_standin import StripeStandin
 from tests.support.funnels import FUNNELS, live_checkout, ok
-from tests.support.stripe_standin import StripeStandin
 
 URL = "/api/v1/orders/payment-intent"
 

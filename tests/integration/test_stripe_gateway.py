@@ -7,11 +7,11 @@ import uuid
 
 import pytest
 
+from devtools.stripe_standin import StripeStandin
 from domain.orders.stripe_gateway import AuthenticationRequired, CardDeclined, StripeGateway
 from domain.shared.errors import AppError
 from domain.shared.remote import FinalRemoteError, RetryableRemoteError
 from domain.shared.settings import get_settings
-from tests.support.stripe_standin import StripeStandin
 
 
 @pytest.fixture

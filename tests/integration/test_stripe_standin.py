@@ -19,9 +19,9 @@ import pytest
 import stripe
 from stripe import _http_client
 
-from tests.support.stripe_standin import StripeStandin
-from tests.support.stripe_standin.errors import ParamError
-from tests.support.stripe_standin.forms import parse_form
+from devtools.stripe_standin import StripeStandin
+from devtools.stripe_standin.errors import ParamError
+from devtools.stripe_standin.forms import parse_form
 
 
 @pytest.fixture(scope="module")

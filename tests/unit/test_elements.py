@@ -19,7 +19,13 @@ from domain.pages.elements import (
     parse_tree,
     walk_nodes,
 )
-from domain.pages.render import format_price, remaining, render_page, sanitize_rich_text
+from domain.pages.render import (
+    format_price,
+    page_script,
+    remaining,
+    render_page,
+    sanitize_rich_text,
+)
 from tests.support.pages import every_element_tree
 
 
@@ -176,7 +182,13 @@ INVALID_PROPS: list[tuple[str, dict[str, Any], str]] = [
     ("order_form", {"product_id": "not-a-uuid"}, "product_id"),
     ("order_form", {"heading": "x" * 201}, "heading"),
     ("order_form", {"show_bumps": 1}, "show_bumps"),
-    ("countdown", {}, "ends_at"),
+    ("countdown", {}, "props"),
+    ("countdown", {"ends_at": "2030-05-01T12:00:00Z", "duration_minutes": 60}, "props"),
+    ("countdown", {"duration_minutes": 0}, "duration_minutes"),
+    ("countdown", {"duration_minutes": 525_601}, "duration_minutes"),
+    ("countdown", {"duration_minutes": 60, "align": "middle"}, "align"),
+    ("countdown", {"duration_minutes": 60, "label": "x" * 201}, "label"),
+    ("button", {"label": "x", "href": "/x", "align": "justify"}, "align"),
     ("countdown", {"ends_at": "2030-05-01T12:00:00"}, "ends_at"),
     ("countdown", {"ends_at": "tomorrow"}, "ends_at"),
     ("countdown", {"ends_at": "2030-05-01T12:00:00Z", "expired_text": "x" * 201}, "expired_text"),
@@ -591,6 +603,24 @@ def test_countdown_renders_the_time_left_server_side() -> None:
     assert "Gone &lt;b&gt;" in html
     assert 'data-ends-at="2030-01-03T01:02:03+00:00"' in html
     assert html.count("<script") == 1
+
+
+def test_evergreen_countdown_shows_its_duration_and_counts_from_the_first_view() -> None:
+    tree = _in_column(
+        {
+            "type": "countdown",
+            "props": {"duration_minutes": 2 * 1440 + 61, "label": "Ends <soon>", "align": "center"},
+        }
+    )
+    html = render_page(name="x", elements=tree, seo={}, now=datetime(2030, 1, 1, tzinfo=UTC))
+    assert "2d 01:01:00" in html
+    assert 'data-duration-minutes="2941"' in html
+    assert ' data-ends-at="' not in html
+    assert "Ends &lt;soon&gt;" in html
+    assert "el-countdown align-center" in html
+    # The script keeps the first view with the visitor and counts from it.
+    assert "localStorage" in page_script()
+    assert "data-duration-minutes" in page_script()
 
 
 def test_remaining_and_price_formatting() -> None:

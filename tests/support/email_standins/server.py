@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.support.threaded_uvicorn import ThreadedUvicorn
+from devtools.threaded_uvicorn import ThreadedUvicorn
 
 Handler = Callable[[Request, Any], Response]
 

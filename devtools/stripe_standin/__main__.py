@@ -1,4 +1,4 @@
-"""Run the stand-in on its own: `python -m tests.support.stripe_standin --port 12111`.
+"""Run the stand-in on its own: `python -m devtools.stripe_standin --port 12111`.
 
 Useful for benchmarks (its own process, so it does not share the caller's GIL) and for
 trying the API with curl. Ctrl-C stops it.
@@ -10,7 +10,7 @@ import argparse
 import signal
 import threading
 
-from tests.support.stripe_standin.standin import StripeStandin
+from devtools.stripe_standin.standin import StripeStandin
 
 
 def main() -> None:

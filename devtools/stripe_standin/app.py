@@ -28,9 +28,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.support.stripe_standin.errors import ParamError, StripeError
-from tests.support.stripe_standin.forms import parse_form
-from tests.support.stripe_standin.ledger import API_VERSION, Context, Ledger, new_id
+from devtools.stripe_standin.errors import ParamError, StripeError
+from devtools.stripe_standin.forms import parse_form
+from devtools.stripe_standin.ledger import API_VERSION, Context, Ledger, new_id
 
 __all__ = ["FaultRule", "RequestRecord", "StripeApp"]
 

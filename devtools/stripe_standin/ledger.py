@@ -21,14 +21,14 @@ from typing import Any
 
 from stripe._api_version import _ApiVersion
 
-from tests.support.stripe_standin.cards import AUTHENTICATION_REQUIRED, CARDS, Card, Decline
-from tests.support.stripe_standin.errors import (
+from devtools.stripe_standin.cards import AUTHENTICATION_REQUIRED, CARDS, Card, Decline
+from devtools.stripe_standin.errors import (
     ParamError,
     StripeError,
     card_error,
     not_found,
 )
-from tests.support.stripe_standin.forms import Schema, require, validate
+from devtools.stripe_standin.forms import Schema, require, validate
 
 __all__ = ["API_VERSION", "Context", "Ledger", "new_id"]
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import stripe
 
-from tests.support.stripe_standin.app import FaultRule, RequestRecord, StripeApp
-from tests.support.stripe_standin.ledger import Ledger
-from tests.support.stripe_standin.webhooks import Deliverer, Delivery, post_event, sign
-from tests.support.threaded_uvicorn import ThreadedUvicorn
+from devtools.stripe_standin.app import FaultRule, RequestRecord, StripeApp
+from devtools.stripe_standin.ledger import Ledger
+from devtools.stripe_standin.webhooks import Deliverer, Delivery, post_event, sign
+from devtools.threaded_uvicorn import ThreadedUvicorn
 
 __all__ = ["DEFAULT_API_KEY", "StripeStandin"]
 

@@ -7,10 +7,10 @@ See docs/stripe-standin.md. Start it, point the official client at it, inspect a
         pi = client.v1.payment_intents.create({"amount": 1000, "currency": "usd"})
 """
 
-from tests.support.stripe_standin.app import FaultRule, RequestRecord
-from tests.support.stripe_standin.cards import CARDS
-from tests.support.stripe_standin.standin import DEFAULT_API_KEY, StripeStandin
-from tests.support.stripe_standin.webhooks import Delivery, sign
+from devtools.stripe_standin.app import FaultRule, RequestRecord
+from devtools.stripe_standin.cards import CARDS
+from devtools.stripe_standin.standin import DEFAULT_API_KEY, StripeStandin
+from devtools.stripe_standin.webhooks import Delivery, sign
 
 __all__ = [
     "CARDS",

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from tests.support.stripe_standin.errors import ParamError
+from devtools.stripe_standin.errors import ParamError
 
 __all__ = ["Schema", "parse_form", "require", "validate"]
 
@@ -120,7 +120,7 @@ def _check(kind: Any, value: Any, param: str) -> Any:
         return value
     if kind == "unsupported":
         raise ParamError(
-            f"The Stripe stand-in (tests/support/stripe_standin) does not implement the "
+            f"The Stripe stand-in (devtools/stripe_standin) does not implement the "
             f"parameter {param}; real Stripe accepts it.",
             param=param,
         )
