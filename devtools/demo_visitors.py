@@ -126,6 +126,10 @@ class Visitor:
         step = self.demo.steps[step_type]
         r = self.http.get(self.demo.step_url(step_type))
         r.raise_for_status()
+        # The pages set first-party visitor and session cookies; page views and the
+        # server's opt-in and purchase facts then name the same visitor, as in a browser.
+        self.visitor_id = self.http.cookies.get("visitor_id") or self.visitor_id
+        self.session_id = self.http.cookies.get("session_id") or self.session_id
         self.track(step)
         return r.text
 
@@ -165,6 +169,10 @@ class Visitor:
         form.feed(html)
         url = form.action or f"{self.demo.step_url('optin')}/optin"
         data = {**form.hidden, "email": self.email, "first_name": "Demo"}
+        # The page's script copies the CSRF cookie into the form (double submit).
+        data["csrf_token"] = self.http.cookies.get("fp_csrf") or ""
+        if self.rng.random() < 0.7:
+            data["marketing_consent"] = "on"
         r = self.http.post(url, data=data, headers={"Origin": self.demo.api})
         if r.status_code in (404, 405):
             self.tally.missing["optin"] = f"no opt-in route (POST {url} answered {r.status_code})"

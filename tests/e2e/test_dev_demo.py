@@ -32,7 +32,9 @@ COUNTS = """
         WHERE o.account_id = a.id) AS bumps,
       (SELECT count(*) FROM order_upsells u JOIN orders o ON o.id = u.order_id
         WHERE o.account_id = a.id) AS offers_answered,
-      (SELECT count(*) FROM contacts c WHERE c.account_id = a.id) AS contacts
+      (SELECT count(*) FROM contacts c WHERE c.account_id = a.id) AS contacts,
+      (SELECT count(*) FROM domain_events e
+        WHERE e.account_id = a.id AND e.type = 'contact.opted_in') AS opted_in
     FROM accounts a JOIN users u ON u.account_id = a.id
     WHERE u.email = 'demo@example.com'
 """
@@ -116,3 +118,5 @@ def test_dev_demo_drives_visitors_to_orders_and_stops_cleanly(
     assert counts["paid"] >= 1, counts
     assert counts["contacts"] >= 1, counts
     assert counts["offers_answered"] >= 1, counts
+    # Every buyer opted in first, through the page's form (CSRF token from its cookie).
+    assert counts["opted_in"] >= counts["orders"], counts
