@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from domain.analytics.split_models import GoalKind, SplitTestStatus
 from domain.shared.schemas import Id, InputModel, OutputModel, PatchModel
@@ -14,32 +14,29 @@ from domain.shared.schemas import Id, InputModel, OutputModel, PatchModel
 MAX_VARIANTS = 10
 
 
-class GoalIn(InputModel):
-    """What counts as a conversion: a step's goal (default the tested step) or a custom event."""
+class StepGoalIn(InputModel):
+    """A step's conversion: the tested step's (default) or a later step's."""
 
-    kind: GoalKind = Field(
+    kind: Literal["step"] = Field(
         default="step",
-        description="`step`: the goal of the tested step or of a later step of the funnel "
-        "(opt-in, purchase, accepted offer, or a `conversion` event at that step); `event`: a "
-        "custom `conversion` event anywhere in the funnel",
+        description="the goal of a step: opt-in, purchase, accepted offer, or a `conversion` "
+        "event at that step",
     )
     step_id: Id | None = Field(
-        default=None, description="kind `step`: the tested step (default) or a later one"
+        default=None, description="the tested step (default) or a later one of the funnel"
     )
+
+
+class EventGoalIn(InputModel):
+    """A custom `conversion` event anywhere in the funnel."""
+
+    kind: Literal["event"]
     name: str | None = Field(
         default=None,
         min_length=1,
         max_length=100,
-        description="kind `event`: only `conversion` events whose properties.name is this",
+        description="only `conversion` events whose properties.name is this (default: any)",
     )
-
-    @model_validator(mode="after")
-    def _fields_of_kind(self) -> GoalIn:
-        if self.kind == "step" and self.name is not None:
-            raise ValueError("name is for goals of kind `event`")
-        if self.kind == "event" and self.step_id is not None:
-            raise ValueError("step_id is for goals of kind `step`")
-        return self
 
 
 class VariantIn(InputModel):
@@ -61,7 +58,7 @@ class SplitTestIn(InputModel):
     funnel_id: Id
     step_id: Id
     variants: list[VariantIn] = Field(min_length=2, max_length=MAX_VARIANTS)
-    goal: GoalIn = Field(default_factory=GoalIn)
+    goal: StepGoalIn | EventGoalIn = Field(default_factory=StepGoalIn)
 
 
 class SplitTestPatch(PatchModel):

@@ -19,7 +19,13 @@ from domain.analytics.assignment import VariantSplit, assign, split_basis_points
 from domain.analytics.rollup import CUSTOM_GOAL, GOAL_BY_STEP_TYPE
 from domain.analytics.split_models import AbTest, AbTestVariant, SplitTestStatus
 from domain.analytics.split_results import SplitTestResult, VariantCounts, analyse
-from domain.analytics.split_schemas import GoalIn, SplitTestIn, SplitTestPatch, VariantIn
+from domain.analytics.split_schemas import (
+    EventGoalIn,
+    SplitTestIn,
+    SplitTestPatch,
+    StepGoalIn,
+    VariantIn,
+)
 from domain.funnels import service as funnels
 from domain.pages import service as pages
 from domain.shared.db import flush_or_conflict, utcnow
@@ -105,7 +111,7 @@ def create(session: Session, *, account_id: uuid.UUID, data: SplitTestIn) -> Loa
         goal_kind=data.goal.kind,
         goal_step_id=goal_step_id,
         goal_event_types=goal_types,
-        goal_name=data.goal.name,
+        goal_name=data.goal.name if isinstance(data.goal, EventGoalIn) else None,
     )
     session.add(test)
     session.flush()
@@ -126,13 +132,15 @@ def create(session: Session, *, account_id: uuid.UUID, data: SplitTestIn) -> Loa
     return LoadedTest(test, variants)
 
 
-def _goal(goal: GoalIn, step: Any, steps: list[Any]) -> tuple[uuid.UUID | None, list[str]]:
+def _goal(
+    goal: StepGoalIn | EventGoalIn, step: Any, steps: list[Any]
+) -> tuple[uuid.UUID | None, list[str]]:
     """The goal's step and the event types that count for it.
 
     A step's goal is what the rollup counts as its conversion: its type's goal event (opt-in,
     purchase, accepted offer) or a custom `conversion` event at it.
     """
-    if goal.kind == "event":
+    if isinstance(goal, EventGoalIn):
         return None, [CUSTOM_GOAL]
     target = step
     if goal.step_id is not None:

@@ -181,7 +181,8 @@ ALLOWED = [
         422,
         "invalid_input",
         "no such (funnel|step|page|variant)|splits must sum to 100|at most two decimals|"
-        "not published|a page of its own|declaring a winner completes",
+        "not published|a page of its own|declaring a winner completes|the goal must be|"
+        "has no page to split",
         "the body names a funnel, step, page or variant the account or test does not have, "
         "or splits whose sum (100) relates several fields",
     ),
