@@ -62,6 +62,8 @@ def _bad_bodies(s: Any, client: Any, h: dict[str, str], other: Any) -> list[tupl
     foreign = setup(client, other.headers)
     order = s.funnel["steps"][1]
     upsell = s.funnel["steps"][2]
+    bump = {"name": "Bump", "step_type": "order_bump", "product_id": order["product_id"]}
+    bump_step = ok(client.post(f"{FUNNELS}/{s.funnel['id']}/steps", json=bump, headers=h), 201)
     return [
         (body(s, (50, 40)), "variants"),
         (body(s, (50.005, 49.995)), "variants"),
@@ -91,6 +93,7 @@ def _bad_bodies(s: Any, client: Any, h: dict[str, str], other: Any) -> list[tupl
         ({**body(s), "funnel_id": foreign.funnel["id"]}, "funnel_id"),
         ({**body(s), "step_id": foreign.optin["id"]}, "step_id"),
         ({**body(s), "step_id": upsell["id"], "goal": {"step_id": order["id"]}}, "step_id"),
+        ({**body(s), "step_id": bump_step["id"]}, "no page to split"),
         ({**body(s), "goal": {"kind": "event", "step_id": order["id"]}}, "goal"),
         ({**body(s), "goal": {"kind": "step", "name": "x"}}, "goal"),
         ({**body(s), "name": ""}, "name"),
