@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import threading
+import time
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,7 +13,10 @@ from scipy import integrate, stats
 
 from domain.analytics import split_service as splits
 from domain.analytics.split_models import AbTest, AbTestVariant
+from domain.analytics.split_schemas import SplitTestPatch
+from domain.pages import service as pages
 from domain.shared.db import set_clock, unit_of_work, utcnow
+from domain.shared.errors import AppError, Conflict
 from tests.support.funnels import ok
 from tests.support.split_tests import SPLITS, body, create, exposure, goal, patch, record, setup
 
@@ -203,3 +208,55 @@ def test_the_services_assignment_matches_the_split_over_100000_visitors() -> Non
     expected = [1000 * p for p in percents]
     assert stats.chisquare(observed, expected).pvalue > 0.001
     assert all(abs(o - e) / e < 0.02 for o, e in zip(observed, expected, strict=True))
+
+
+def _race(first: Any, second: Any) -> Exception | None:
+    """Run first in a transaction held open a moment, second meanwhile; second's error."""
+    inside = threading.Event()
+
+    def hold() -> None:
+        with unit_of_work() as session:
+            first(session)
+            inside.set()
+            time.sleep(0.5)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert inside.wait(10)
+    try:
+        with unit_of_work() as session:
+            second(session)
+    except AppError as exc:
+        return exc
+    finally:
+        thread.join()
+    return None
+
+
+def test_a_start_and_a_page_delete_racing_never_leave_a_test_without_its_page(
+    client: Any, tenant: Any
+) -> None:
+    h, account = tenant.headers, tenant.account_id
+    s = setup(client, h)
+    tests = [uuid.UUID(create(client, h, body(s))["id"]) for _ in range(2)]
+    page_id = uuid.UUID(s.pages[1])
+
+    def start(test_id: uuid.UUID) -> Any:
+        data = SplitTestPatch(status="running")
+        return lambda session: splits.update(
+            session, account_id=account, test_id=test_id, data=data
+        )
+
+    def delete(session: Any) -> None:
+        pages.delete(session, account_id=account, page_id=page_id)
+
+    # the start holds the page row: the delete waits, then sees the running test
+    error = _race(start(tests[0]), delete)
+    assert isinstance(error, Conflict)
+    assert error.code == "page_in_use"
+    ok(patch(client, h, str(tests[0]), status="completed"))
+    # the delete goes first: the start waits, then finds the page gone
+    error = _race(delete, start(tests[1]))
+    assert isinstance(error, Conflict)
+    assert error.code == "page_not_published"
+    assert ok(client.get(f"{SPLITS}/{tests[1]}", headers=h))["status"] == "draft"
