@@ -76,10 +76,13 @@ def record(account_id: uuid.UUID, events: list[dict[str, Any]]) -> None:
                 )
             )
         }
-        nxt = session.scalar(
-            select(func.coalesce(func.max(AnalyticsVisitor.ordinal) + 1, 0)).where(
-                AnalyticsVisitor.account_id == account_id
+        nxt = int(
+            session.scalar(
+                select(func.coalesce(func.max(AnalyticsVisitor.ordinal) + 1, 0)).where(
+                    AnalyticsVisitor.account_id == account_id
+                )
             )
+            or 0
         )
         fresh = []
         for visitor in dict.fromkeys(e["visitor_id"] for e in events):
