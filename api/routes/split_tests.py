@@ -10,7 +10,6 @@ from fastapi import APIRouter, Query, Response, status
 
 from api.deps import CurrentPrincipal, DbSession
 from domain.analytics import split_service as splits
-from domain.analytics.split_chart import rates_chart_svg
 from domain.analytics.split_results import SplitTestResult
 from domain.analytics.split_schemas import (
     AssignmentOut,
@@ -144,6 +143,9 @@ def get_split_test(
 @router.get("/{test_id}/chart.svg", response_class=Response, responses=SVG)
 def split_test_chart(test_id: uuid.UUID, principal: CurrentPrincipal, db: DbSession) -> Response:
     """The variants' rates with their intervals as an SVG image."""
+    # Function-level: matplotlib costs about a second to import, paid only where it is drawn.
+    from domain.analytics.split_chart import rates_chart_svg
+
     loaded, result = splits.results(db, account_id=principal.account_id, test_id=test_id)
     # The chart labels rows by key: give it the variants' names instead of their ids.
     names = {str(v.id): v.name for v in loaded.variants}
