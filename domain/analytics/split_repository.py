@@ -48,20 +48,20 @@ def active_test_on_step(
 def serving_test(
     session: Session, account_id: uuid.UUID, funnel_id: uuid.UUID, step_id: uuid.UUID
 ) -> AbTest | None:
-    """The test that decides a step's page: the running one, else the latest declared winner.
-
-    A paused test, or a completed one without a winner, serves nothing (the step's own page).
-    """
+    """The test that decides a step's page: the running one, else the last completed one if
+    it declared a winner. A paused test serves nothing (the step's own page)."""
     base = select(AbTest).where(
         AbTest.account_id == account_id, AbTest.funnel_id == funnel_id, AbTest.step_id == step_id
     )
     running = session.scalars(base.where(AbTest.status == "running")).first()
     if running is not None:
         return running
-    declared = base.where(
-        AbTest.status == "completed", AbTest.winner_variant_id.is_not(None)
-    ).order_by(AbTest.completed_at.desc(), AbTest.id)
-    return session.scalars(declared.limit(1)).first()
+    # The last test completed on the step decides: its winner, or (none declared) nothing.
+    latest = base.where(AbTest.status == "completed").order_by(
+        AbTest.completed_at.desc(), AbTest.id
+    )
+    last = session.scalars(latest.limit(1)).first()
+    return last if last is not None and last.winner_variant_id is not None else None
 
 
 def tests_holding_page(

@@ -193,6 +193,12 @@ def test_variant_for_serves_the_split_then_nothing_paused_then_the_winner(
     winner = test["variants"][0]
     ok(patch(client, h, test["id"], winner_variant_id=winner["id"]))
     assert {str(served(f"v-{i}").variant_id) for i in range(20)} == {winner["id"]}  # type: ignore[union-attr]
+    # a later test of the step takes over; completed without a winner, it serves nothing
+    later = create(client, h, body(s, (50, 50)))
+    ok(patch(client, h, later["id"], status="running"))
+    assert {str(served(f"v-{i}").test_id) for i in range(5)} == {later["id"]}  # type: ignore[union-attr]
+    ok(patch(client, h, later["id"], status="completed"))
+    assert served("v-0") is None
 
 
 def test_the_services_assignment_matches_the_split_over_100000_visitors() -> None:
