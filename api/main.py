@@ -23,6 +23,7 @@ from api.routes import (
     page_assets,
     pages,
     products,
+    split_tests,
 )
 from domain.shared.settings import get_settings
 from workers import publisher
@@ -55,6 +56,7 @@ def create_app() -> FastAPI:
         page_assets.router,
         page_assets.media_router,
         orders.router,
+        split_tests.router,
     ):
         app.include_router(router)
     errors.install(app)

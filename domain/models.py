@@ -2,6 +2,7 @@
 
 from domain.accounts.models import Account, ApiKey, AuthSession, RefreshToken, User
 from domain.analytics.models import AnalyticsEvent, AnalyticsVisitor
+from domain.analytics.split_models import AbTest, AbTestVariant
 from domain.contacts.models import Contact
 from domain.events.models import EventConsumer
 from domain.funnels.models import Funnel, FunnelStep, FunnelTemplate, FunnelVersion
@@ -24,6 +25,8 @@ from domain.shared.events import DomainEvent
 from domain.shared.idempotency import IdempotencyRecord
 
 __all__ = [
+    "AbTest",
+    "AbTestVariant",
     "Account",
     "AnalyticsEvent",
     "AnalyticsVisitor",

@@ -100,7 +100,9 @@ def update_page(
     "/{page_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_model=None,
-    responses={409: {"description": "A live funnel shows this page (`page_in_use`)"}},
+    responses={
+        409: {"description": "A live funnel or a running split test shows it (`page_in_use`)"}
+    },
 )
 def delete_page(page_id: uuid.UUID, principal: CurrentPrincipal, db: DbSession) -> None:
     """Delete a page and its assets; 409 page_in_use while an active funnel shows it."""
@@ -118,7 +120,12 @@ def publish_page(page_id: uuid.UUID, principal: CurrentPrincipal, db: DbSession)
 @router.post(
     "/{page_id}/unpublish",
     response_model=PageOut,
-    responses={409: {"description": "The page is not published (`not_published`)"}},
+    responses={
+        409: {
+            "description": "The page is not published (`not_published`); a live funnel or a"
+            " running split test shows it (`page_in_use`)"
+        }
+    },
 )
 def unpublish_page(page_id: uuid.UUID, principal: CurrentPrincipal, db: DbSession) -> PageOut:
     """Take the page offline; 409 not_published when it is not live."""

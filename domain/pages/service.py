@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from copy import deepcopy
 from typing import Any
 
@@ -34,6 +34,19 @@ def existing_ids(
 ) -> set[uuid.UUID]:
     """Which of these ids are pages of the account."""
     return repo.existing_ids(session, account_id, page_ids)
+
+
+def lock_pages(
+    session: Session, *, account_id: uuid.UUID, page_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, Page]:
+    """The account's pages among these, locked in id order (so a concurrent delete or
+    unpublish waits for the caller's transaction, then sees what it did)."""
+    found: dict[uuid.UUID, Page] = {}
+    for page_id in sorted(set(page_ids)):
+        page = repo.get(session, account_id, page_id, for_update=True)
+        if page is not None:
+            found[page_id] = page
+    return found
 
 
 def list_pages(
@@ -197,8 +210,22 @@ def insert_element(
     return page
 
 
+# Another context that serves pages (a running split test) registers a check saying what
+# holds a page, as details such as {"ab_test_id": ...}: pages need not import that context.
+PageHold = Callable[[Session, uuid.UUID, uuid.UUID], list[dict[str, str]]]
+_holds: list[PageHold] = []
+
+
+def register_page_hold(check: PageHold) -> PageHold:
+    """Register check(session, account_id, page_id) -> what holds the page (empty: nothing)."""
+    if check not in _holds:
+        _holds.append(check)
+    return check
+
+
 def _refuse_if_live(session: Session, account_id: uuid.UUID, page_id: uuid.UUID) -> None:
-    """409 page_in_use while an active funnel uses the page (its draft or its live snapshot)."""
+    """409 page_in_use while an active funnel uses the page (its draft or its live snapshot)
+    or a registered hold (a running split test) serves it."""
     from domain.funnels import service as funnels  # funnels.service imports this module
 
     live = funnels.live_funnel_ids_using_page(session, account_id=account_id, page_id=page_id)
@@ -208,6 +235,13 @@ def _refuse_if_live(session: Session, account_id: uuid.UUID, page_id: uuid.UUID)
             " again, or pause the funnel first",
             code="page_in_use",
             details=[{"funnel_id": str(funnel_id)} for funnel_id in live],
+        )
+    held = [detail for check in _holds for detail in check(session, account_id, page_id)]
+    if held:
+        raise Conflict(
+            "A running or paused split test serves this page; complete the test first",
+            code="page_in_use",
+            details=held,
         )
 
 

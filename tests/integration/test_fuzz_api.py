@@ -177,6 +177,17 @@ ALLOWED = [
     ),
     Allowed(
         "RejectedPositiveData",
+        "(POST|PATCH) /api/v1/analytics/ab-tests(/[^/]+)?",
+        422,
+        "invalid_input",
+        "no such (funnel|step|page|variant)|splits must sum to 100|at most two decimals|"
+        "not published|a page of its own|declaring a winner completes|the goal must be|"
+        "has no page to split",
+        "the body names a funnel, step, page or variant the account or test does not have, "
+        "or splits whose sum (100) relates several fields",
+    ),
+    Allowed(
+        "RejectedPositiveData",
         "(POST|PATCH|PUT) /api/v1/.*",
         422,
         "validation_error",
@@ -253,6 +264,22 @@ def _is_uuid(value: Any) -> bool:
         return False
 
 
+def _split_test(client: Any, headers: dict[str, str], live: dict[str, Any]) -> Any:
+    """A draft split test of the live funnel's opt-in step between two published pages."""
+    from tests.support.funnels import ok, page
+
+    pages = [page(client, headers, f"Variant {n}") for n in (1, 2)]
+    for page_id in pages:
+        ok(client.post(f"/api/v1/pages/{page_id}/publish", headers=headers))
+    body = {
+        "name": "Fuzz split",
+        "funnel_id": live["funnel"]["id"],
+        "step_id": live["steps"]["optin"]["id"],
+        "variants": [{"page_id": p, "percent": 50} for p in pages],
+    }
+    return ok(client.post("/api/v1/analytics/ab-tests", json=body, headers=headers), 201)
+
+
 @pytest.fixture(scope="module")
 def owned(stripe_server: Any) -> Iterator[Owned]:
     """An owner with a live funnel, a paid order and the rest, built through the API."""
@@ -296,6 +323,7 @@ def owned(stripe_server: Any) -> Iterator[Owned]:
                 201,
             )
             key = ok(client.post("/api/v1/api-keys", json={"name": "fuzz"}, headers=headers), 201)
+            split = _split_test(client, headers, live)
         yield Owned(
             authorization=headers["Authorization"],
             ids={
@@ -308,6 +336,7 @@ def owned(stripe_server: Any) -> Iterator[Owned]:
                 "job_id": order["job_id"],
                 "contact_id": detail["contact_id"],
                 "api_key_id": key["id"],
+                "test_id": split["id"],
             },
             versions={
                 "funnels": live["funnel"]["published_version"],
