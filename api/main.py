@@ -17,6 +17,7 @@ from api.routes import (
     events,
     funnels,
     health,
+    integrations,
     jobs,
     orders,
     page_assets,
@@ -53,6 +54,7 @@ def create_app() -> FastAPI:
         page_assets.router,
         page_assets.media_router,
         orders.router,
+        integrations.router,
     ):
         app.include_router(router)
     errors.install(app)
