@@ -20,7 +20,6 @@ from domain.shared.errors import AppError
 from domain.shared.remote import RemoteError
 from domain.shared.settings import get_settings
 
-
 Adapter = MailchimpProvider | SendGridProvider | ActiveCampaignProvider
 
 
@@ -87,5 +86,5 @@ def lists_now(integration: Integration) -> list[tuple[str, str]]:
     try:
         with connected(integration) as provider:
             return [(x.id, x.name) for x in provider.list_lists()]
-    except RemoteError as error:
+    except (RemoteError, crypto.CredentialsUnreadable) as error:
         raise ProviderFailed(str(error)) from None

@@ -35,7 +35,7 @@ class Integration(IdMixin, TenantMixin, TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(100))
     # Fernet token of the credentials' JSON (domain/integrations/crypto.py); never shown back.
     credentials_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
-    # list_id, tags, field_mapping, ... (IntegrationSettings)
+    # list_id, tags, field_mapping, ... (the provider's settings model in schemas.py)
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     enabled: Mapped[bool] = mapped_column(default=True, server_default=true())
     status: Mapped[IntegrationStatus] = mapped_column(String(20), default="untested")

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints
 
-from domain.integrations.models import (
-    PROVIDERS,
-    IntegrationStatus,
-    Provider,
-    SyncStatus,
-)
+from domain.integrations.models import IntegrationStatus, Provider, SyncStatus
 from domain.shared.schemas import InputModel, OutputModel, PatchModel, SafeStr
 
 # A contact field a provider field can be filled from: a column, or one of its attributes.
@@ -21,85 +16,138 @@ CONTACT_FIELD = r"^(first_name|last_name|phone|source|attributes\.[A-Za-z0-9_\-]
 ProviderField = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,100}$")]
 ContactField = Annotated[str, StringConstraints(pattern=CONTACT_FIELD)]
 Tag = Annotated[SafeStr, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
-Secret = Annotated[SafeStr, StringConstraints(min_length=8, max_length=500)]
+ListId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,100}$")]
+# Printable ASCII without spaces: what the three providers' keys are made of.
+Secret = Annotated[str, StringConstraints(pattern=r"^[!-~]{8,500}$")]
+# Mailchimp's key names its datacenter: `…-us6` (the API's host is https://us6.api…).
+MailchimpKey = Annotated[str, StringConstraints(pattern=r"^[!-~]{1,200}-[a-z]{1,10}[0-9]{1,5}$")]
+Account = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9\-]{0,62}$")]
 
 
-class Credentials(InputModel):
-    """The provider's API key (and, for ActiveCampaign, the account name); write-only."""
+class FieldMap(InputModel):
+    """One provider field filled from one contact field."""
 
-    api_key: Secret = Field(
-        description="Mailchimp `…-<dc>` API key, SendGrid API key, ActiveCampaign API token"
+    field: ProviderField = Field(
+        description="Mailchimp merge tag, SendGrid custom field id, ActiveCampaign field id"
     )
-    account: str | None = Field(
-        default=None,
-        pattern=r"^[a-z0-9][a-z0-9\-]{0,62}$",
-        description="ActiveCampaign only: the `<account>` of `<account>.api-us1.com`",
+    source: ContactField = Field(
+        description="`first_name`, `last_name`, `phone`, `source` or `attributes.<key>`"
     )
 
 
-class IntegrationSettings(InputModel):
-    """Where contacts go and how they are shaped."""
+class CommonSettings(InputModel):
+    """What every provider's settings have."""
 
-    list_id: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=100,
-        pattern=r"^[A-Za-z0-9_\-]+$",
-        description="the list (Mailchimp audience) contacts join; required for Mailchimp",
-    )
     tags: list[Tag] = Field(
         default_factory=list, max_length=20, description="tags every pushed contact gets"
     )
-    field_mapping: dict[ProviderField, ContactField] = Field(
-        default_factory=dict,
-        max_length=50,
-        description="provider field (Mailchimp merge tag, SendGrid custom field id, "
-        "ActiveCampaign field id) → contact field (`phone`, `source`, `attributes.<key>`, ...)",
-    )
-    tags_field_id: ProviderField | None = Field(
-        default=None, description="SendGrid only: a text custom field the tags are written to"
-    )
+    field_mapping: list[FieldMap] = Field(default_factory=list, max_length=50)
     auto_sync: bool = Field(
         default=True, description="push new opt-ins and buyers as they happen (events feed)"
     )
 
 
-def _check_provider(
-    provider: str, credentials: Credentials | None, settings: IntegrationSettings | None
-) -> None:
-    """What one provider needs of the credentials and settings."""
-    if credentials is not None:
-        if provider == "mailchimp":
-            _, dash, dc = credentials.api_key.rpartition("-")
-            if not dash or not dc.isalnum() or not _:
-                raise ValueError("credentials.api_key: a Mailchimp key ends in -<dc>, like …-us6")
-        if provider == "activecampaign" and not credentials.account:
-            raise ValueError("credentials.account: ActiveCampaign needs the account name")
-    if settings is not None and provider == "mailchimp" and not settings.list_id:
-        raise ValueError("settings.list_id: Mailchimp needs the audience id")
+class MailchimpSettings(CommonSettings):
+    """A Mailchimp audience."""
+
+    list_id: ListId = Field(description="the audience contacts join")
 
 
-class IntegrationIn(InputModel):
-    """Connect an email provider."""
+class SendGridSettings(CommonSettings):
+    """SendGrid contacts, optionally on a list."""
 
-    provider: Provider = Field(description=f"one of {', '.join(PROVIDERS)}")
+    list_id: ListId | None = Field(default=None, description="the list contacts join")
+    tags_field_id: ProviderField | None = Field(
+        default=None, description="a text custom field the tags are written to (no tags there)"
+    )
+
+
+class ActiveCampaignSettings(CommonSettings):
+    """ActiveCampaign contacts, optionally on a list."""
+
+    list_id: ListId | None = Field(default=None, description="the list contacts join")
+
+
+class MailchimpCredentials(InputModel):
+    """Write-only."""
+
+    api_key: MailchimpKey = Field(description="the API key, ending in `-<dc>`")
+
+
+class SendGridCredentials(InputModel):
+    """Write-only."""
+
+    api_key: Secret = Field(description="an API key with Marketing scopes")
+
+
+class ActiveCampaignCredentials(InputModel):
+    """Write-only."""
+
+    api_key: Secret = Field(description="the API token")
+    account: Account = Field(description="the `<account>` of `<account>.api-us1.com`")
+
+
+class _Connect(InputModel):
+    """What connecting any provider takes."""
+
     name: SafeStr | None = Field(default=None, min_length=1, max_length=100)
-    credentials: Credentials
-    settings: IntegrationSettings = Field(default_factory=IntegrationSettings)
     enabled: bool = True
 
-    @model_validator(mode="after")
-    def _fits_provider(self) -> IntegrationIn:
-        _check_provider(self.provider, self.credentials, self.settings)
-        return self
+
+class MailchimpIn(_Connect):
+    """Connect Mailchimp."""
+
+    provider: Literal["mailchimp"]
+    credentials: MailchimpCredentials
+    settings: MailchimpSettings
+
+
+class SendGridIn(_Connect):
+    """Connect SendGrid."""
+
+    provider: Literal["sendgrid"]
+    credentials: SendGridCredentials
+    settings: SendGridSettings = Field(default_factory=SendGridSettings)
+
+
+class ActiveCampaignIn(_Connect):
+    """Connect ActiveCampaign."""
+
+    provider: Literal["activecampaign"]
+    credentials: ActiveCampaignCredentials
+    settings: ActiveCampaignSettings = Field(default_factory=ActiveCampaignSettings)
+
+
+IntegrationIn = Annotated[
+    MailchimpIn | SendGridIn | ActiveCampaignIn, Field(discriminator="provider")
+]
+
+
+class CredentialsPatch(InputModel):
+    """New credentials; an ActiveCampaign account left out stays as it was."""
+
+    api_key: Secret
+    account: Account | None = None
+
+
+class SettingsPatch(PatchModel):
+    """The settings sent replace theirs; the others stay."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset({"tags_field_id"})
+
+    list_id: ListId | None = None
+    tags: list[Tag] | None = Field(default=None, max_length=20)
+    field_mapping: list[FieldMap] | None = Field(default=None, max_length=50)
+    auto_sync: bool | None = None
+    tags_field_id: ProviderField | None = Field(default=None, description="SendGrid only")
 
 
 class IntegrationPatch(PatchModel):
-    """Change the fields sent; settings are replaced whole; new credentials mean a new test."""
+    """Change the fields sent; new credentials or another list mean a new test."""
 
     name: SafeStr | None = Field(default=None, min_length=1, max_length=100)
-    credentials: Credentials | None = None
-    settings: IntegrationSettings | None = None
+    credentials: CredentialsPatch | None = None
+    settings: SettingsPatch | None = None
     enabled: bool | None = None
 
 

@@ -142,7 +142,8 @@ def _unseen(
 def to_provider(contact: ContactRow, settings: dict[str, Any]) -> Contact:
     """A contact as pushed: names, the mapped fields, the integration's tags."""
     fields: dict[str, str] = {}
-    for provider_field, source in (settings.get("field_mapping") or {}).items():
+    for mapped in settings.get("field_mapping") or ():
+        provider_field, source = mapped["field"], mapped["source"]
         if source.startswith("attributes."):
             value = (contact.attributes or {}).get(source.removeprefix("attributes."))
         else:

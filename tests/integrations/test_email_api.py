@@ -62,11 +62,15 @@ def test_connect_list_detail_never_show_credentials(client: Any, tenant: Any) ->
         tenant,
         "mailchimp",
         name="Newsletter",
-        settings={"list_id": "L1", "tags": ["lead"], "field_mapping": {"PHONE": "phone"}},
+        settings={
+            "list_id": "L1",
+            "tags": ["lead"],
+            "field_mapping": [{"field": "PHONE", "source": "phone"}],
+        },
     )
     assert out["status"] == "untested"
     assert out["settings"]["list_id"] == "L1"
-    assert out["settings"]["field_mapping"] == {"PHONE": "phone"}
+    assert out["settings"]["field_mapping"] == [{"field": "PHONE", "source": "phone"}]
     assert "credentials" not in out
     listed = client.get(BASE, headers=tenant.headers)
     detail = client.get(f"{BASE}/{out['id']}", headers=tenant.headers)
@@ -85,9 +89,12 @@ def test_connect_list_detail_never_show_credentials(client: Any, tenant: Any) ->
     ("body", "fragment"),
     [
         ({"provider": "hubspot"}, "provider"),
-        ({"credentials": {"api_key": "no-datacenter-here-"}}, "-<dc>"),
+        ({"credentials": {"api_key": "no-datacenter-here-"}}, "api_key"),
         ({"settings": {}}, "list_id"),
-        ({"settings": {"list_id": "L1", "field_mapping": {"PHONE": "password"}}}, "field_mapping"),
+        (
+            {"settings": {"list_id": "L1", "field_mapping": [{"field": "P", "source": "pw"}]}},
+            "source",
+        ),
         ({"settings": {"list_id": "L1", "colour": "red"}}, "colour"),
         ({"credentials": {"api_key": 12345678}}, "api_key"),
     ],
@@ -120,7 +127,7 @@ def test_activecampaign_needs_its_account_name(client: Any, tenant: Any) -> None
 
 
 def test_patch_settings_credentials_enabled(client: Any, tenant: Any) -> None:
-    """Settings replaced whole; new credentials make it untested; null refused, nothing changed."""
+    """Settings sent replace theirs; new credentials make it untested; null refused."""
     out = connect(client, tenant, "sendgrid")
     url = f"{BASE}/{out['id']}"
     r = client.patch(
@@ -143,18 +150,32 @@ def test_patch_settings_credentials_enabled(client: Any, tenant: Any) -> None:
     assert client.get(url, headers=tenant.headers).json()["enabled"] is False
 
 
-def test_patch_refuses_what_the_provider_needs(client: Any, tenant: Any) -> None:
-    """Mailchimp settings without an audience: 422, nothing changes."""
-    out = connect(client, tenant, "mailchimp")
+def test_patch_keeps_what_was_not_sent(client: Any, tenant: Any) -> None:
+    """Tags alone keep the audience; a token alone keeps the ActiveCampaign account; a null
+    list is refused and changes nothing."""
+    mc = connect(client, tenant, "mailchimp")
     r = client.patch(
-        f"{BASE}/{out['id']}", json={"settings": {"tags": ["x"]}}, headers=tenant.headers
+        f"{BASE}/{mc['id']}", json={"settings": {"tags": ["x"]}}, headers=tenant.headers
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["settings"]["list_id"] == "L1"
+    assert r.json()["status"] == "untested"
+    r = client.patch(
+        f"{BASE}/{mc['id']}", json={"settings": {"list_id": None}}, headers=tenant.headers
     )
     assert r.status_code == 422
-    assert "list_id" in r.text
-    assert (
-        client.get(f"{BASE}/{out['id']}", headers=tenant.headers).json()["settings"]["list_id"]
-        == "L1"
+    assert client.get(f"{BASE}/{mc['id']}", headers=tenant.headers).json()["settings"] == {
+        **mc["settings"],
+        "tags": ["x"],
+    }
+    ac = connect(client, tenant, "activecampaign")
+    token = "a" * 64
+    r = client.patch(
+        f"{BASE}/{ac['id']}", json={"credentials": {"api_key": token}}, headers=tenant.headers
     )
+    assert r.status_code == 200
+    creds = crypto.decrypt(_stored(ac["id"]).credentials_encrypted)
+    assert creds == {"api_key": token, "account": "acme"}
 
 
 def test_disconnect(client: Any, tenant: Any) -> None:

@@ -71,7 +71,11 @@ def test_sync_pushes_consenting_contacts_once_then_only_changes(
             client,
             tenant,
             "mailchimp",
-            settings={"list_id": "L1", "tags": ["lead"], "field_mapping": {"PHONE": "phone"}},
+            settings={
+                "list_id": "L1",
+                "tags": ["lead"],
+                "field_mapping": [{"field": "PHONE", "source": "phone"}],
+            },
         )
         first = _sync(client, tenant, out["id"])
         sim.run_due()

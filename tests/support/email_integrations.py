@@ -69,9 +69,7 @@ def running_providers() -> Iterator[Providers]:
 
 
 @contextmanager
-def simulated(
-    providers: Providers, *account_ids: uuid.UUID, **env: Any
-) -> Iterator[SimulatedTime]:
+def simulated(providers: Providers, *account_ids: uuid.UUID, **env: Any) -> Iterator[SimulatedTime]:
     """Jobs of these accounts run in this process, the adapters reaching the stand-ins."""
     with simulated_time(list(account_ids), **providers.env(), **env) as sim:
         yield sim
