@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from domain.contacts import service as contacts
+from domain.events import service as events
 from domain.integrations import service as integrations
 from domain.orders import service as orders
 
@@ -26,10 +27,12 @@ class Erasure:
 
 
 def erase_contact(session: Session, *, account_id: uuid.UUID, contact_id: uuid.UUID) -> Erasure:
-    """Erase the person: their orders anonymised, the contact deleted, providers told (jobs)."""
+    """Erase the person: orders anonymised, the address out of the events feed, the contact
+    deleted, each connected provider told (jobs)."""
     contact = contacts.get(session, account_id=account_id, contact_id=contact_id)
     email = contact.email
     count = orders.forget_customer(session, account_id=account_id, contact_id=contact_id)
+    events.redact_contact_email(session, account_id=account_id, contact_id=contact_id)
     contacts.erase(session, account_id=account_id, contact_id=contact_id)
     jobs = integrations.erase_contact_at_providers(session, account_id=account_id, email=email)
     return Erasure(contact_id, count, [job.id for job in jobs])

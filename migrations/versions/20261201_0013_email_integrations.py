@@ -1,4 +1,5 @@
-"""email-provider integrations: connections (credentials encrypted), sync logs, sync state
+"""email-provider integrations: connections (credentials encrypted), sync logs, sync state;
+domain_events updatable only to erase an address
 
 Revision ID: 0013
 Revises: 0010
@@ -49,7 +50,39 @@ def _integration_fk(table: str) -> sa.ForeignKeyConstraint:
     )
 
 
+# domain_events stays append-only, except for the retention purge (0006) and, from here, the
+# erasure of a person's address from the events about them (domain/privacy).
+APPEND_ONLY_WITH_ERASURE = """
+CREATE OR REPLACE FUNCTION domain_events_append_only() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE'
+        AND current_setting('funnels.events_retention', true) = 'on' THEN
+        RETURN OLD;
+    END IF;
+    IF TG_OP = 'UPDATE'
+        AND current_setting('funnels.events_erasure', true) = 'on'
+        AND NEW.id = OLD.id AND NEW.type = OLD.type AND NEW.tx_id = OLD.tx_id THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'domain_events is append-only';
+END $$;
+"""
+APPEND_ONLY_0006 = """
+CREATE OR REPLACE FUNCTION domain_events_append_only() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE'
+        AND current_setting('funnels.events_retention', true) = 'on' THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION 'domain_events is append-only';
+END $$;
+"""
+
+
 def upgrade() -> None:
+    op.execute(APPEND_ONLY_WITH_ERASURE)
     op.create_table(
         "integrations",
         sa.Column("provider", sa.String(length=20), nullable=False),
@@ -129,6 +162,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute(APPEND_ONLY_0006)
     op.drop_table("integration_contacts")
     op.drop_table("integration_sync_logs")
     op.drop_table("integrations")

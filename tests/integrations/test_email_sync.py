@@ -11,9 +11,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 
+from domain.contacts import service as contacts_service
 from domain.contacts.models import Contact
+from domain.events import service as events_service
 from domain.integrations.feed import push_new_contacts
 from domain.integrations.models import IntegrationContact
 from domain.orders.models import Order
@@ -332,6 +335,9 @@ def test_erasure_removes_the_person_here_and_at_each_provider(
         assert (order.total_cents, order.currency, order.status) == (4900, "EUR", "paid")
     for log in logs_of(mc_out["id"]):
         assert "gone@example.com" not in str(log.errors) + str(log.message)
+    about = [e for e in _events_of(a) if e.payload.get("contact_id") == str(person)]
+    assert about
+    assert {e.payload["email"] for e in about} == {"[erased]"}
 
 
 def test_erasure_after_pushing_to_activecampaign_and_sendgrid(
@@ -382,3 +388,29 @@ def test_sync_runs_keep_going_past_a_provider_being_down(
     assert [x.status for x in logs] == ["partial", "partial", "partial", "succeeded"]
     assert "gave up for now" in (logs[2].message or "")
     assert providers.sg.writes["later@example.com"] == 1
+
+
+def test_the_feed_stays_append_only_but_for_erasing_an_address(db: Any, tenant: Any) -> None:
+    """The erasure flag lets a payload change, never an event's type; without it, nothing."""
+    contact, _ = contacts_service.upsert_contact(
+        db, account_id=tenant.account_id, email="flag@example.com"
+    )
+    db.flush()
+    (event,) = [e for e in _events_in(db, tenant.account_id) if e.subject_id == contact.id]
+    change_type = text("UPDATE domain_events SET type = 'x' WHERE id = :id")
+    with pytest.raises(DBAPIError, match="append-only"), db.begin_nested():
+        db.execute(text("UPDATE domain_events SET payload = '{}' WHERE id = :id"), {"id": event.id})
+    assert (
+        events_service.redact_contact_email(db, account_id=tenant.account_id, contact_id=contact.id)
+        == 1
+    )
+    with db.begin_nested():
+        db.execute(text("SELECT set_config('funnels.events_erasure', 'on', true)"))
+        with pytest.raises(DBAPIError, match="append-only"), db.begin_nested():
+            db.execute(change_type, {"id": event.id})
+    db.expire_all()
+    assert db.get(DomainEvent, event.id).payload["email"] == "[erased]"
+
+
+def _events_in(session: Any, account_id: uuid.UUID) -> list[DomainEvent]:
+    return list(session.scalars(select(DomainEvent).where(DomainEvent.account_id == account_id)))
