@@ -414,3 +414,27 @@ def test_the_feed_stays_append_only_but_for_erasing_an_address(db: Any, tenant: 
 
 def _events_in(session: Any, account_id: uuid.UUID) -> list[DomainEvent]:
     return list(session.scalars(select(DomainEvent).where(DomainEvent.account_id == account_id)))
+
+
+def test_an_unsubscribe_at_mailchimp_is_never_undone_by_a_sync(
+    client: Any, tenant: Any, providers: Providers
+) -> None:
+    """A member who unsubscribed there keeps that status; their new name still arrives."""
+    mc = providers.mc
+    a = tenant.account_id
+    with simulated(providers, a) as sim:
+        add_contact(a, "left@example.com", first_name="Left")
+        out = connect(client, tenant, "mailchimp")
+        _sync(client, tenant, out["id"])
+        sim.run_due()
+        with mc.lock:
+            mc.lists["L1"]["members"][md5_lower("left@example.com")]["status"] = "unsubscribed"
+        sim.advance(seconds=5)
+        add_contact(a, "left@example.com", first_name="Renamed")
+        _sync(client, tenant, out["id"])
+        sim.run_due()
+    member = mc.member("L1", "left@example.com")
+    assert member is not None
+    assert member["status"] == "unsubscribed"
+    assert member["merge_fields"]["FNAME"] == "Renamed"
+    assert [x.pushed for x in logs_of(out["id"])] == [1, 1]
