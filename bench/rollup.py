@@ -23,20 +23,11 @@ from domain.analytics.rollup_runs import events_needed, touched_groups
 
 ZONE = "Europe/Berlin"
 FUNNELS, STEPS, DAYS = 50, 10, 60
-KINDS = [
-    "page_view",
-    "optin",
-    "checkout_started",
-    "purchase",
-    "upsell_accepted",
-    "upsell_declined",
-    "conversion",
-]
+KINDS = ["page_view", "optin", "checkout_started", "purchase", "upsell_accepted",
+         "upsell_declined", "conversion"]
 WEIGHTS = [0.80, 0.06, 0.04, 0.03, 0.02, 0.02, 0.03]
-STEP_TYPES = {
-    f"s{step}": kind
-    for step, kind in enumerate(["optin", "order_form", "upsell", "downsell", "page"] * 2)
-}
+STEP_TYPES = {f"s{step}": kind for step, kind in
+              enumerate(["optin", "order_form", "upsell", "downsell", "page"] * 2)}
 
 
 def events(count: int, seed: int, first_id: int = 0, last_day_only: bool = False) -> pd.DataFrame:
@@ -51,21 +42,20 @@ def events(count: int, seed: int, first_id: int = 0, last_day_only: bool = False
     kinds = rng.choice(KINDS, count, p=WEIGHTS)
     money = np.isin(kinds, ["purchase", "upsell_accepted"])
     start = pd.Timestamp("2026-01-01", tz="UTC")
-    return pd.DataFrame(
-        {
-            "event_id": [f"e{n}" for n in range(first_id, first_id + count)],
-            "visitor_ordinal": sessions % 200_000,
-            "session_id": sessions.astype(str),
-            "funnel_id": np.char.add("f", (sessions % FUNNELS).astype(str)),
-            "step_id": np.char.add("s", rng.integers(0, STEPS, count).astype(str)),
-            "type": kinds,
-            # A session starts any time in the 60 days and lasts up to half an hour.
-            "occurred_at": start
-            + pd.to_timedelta(starts + rng.integers(0, 1_800, count), unit="s"),
-            "amount_cents": np.where(money, rng.integers(500, 20_000, count), 0),
-            "currency": np.where(money, rng.choice(["EUR", "USD"], count), None),
-        }
-    )
+    return pd.DataFrame({
+        "event_id": [f"e{n}" for n in range(first_id, first_id + count)],
+        "visitor_ordinal": sessions % 200_000,
+        "session_id": sessions.astype(str),
+        "funnel_id": np.char.add("f", (sessions % FUNNELS).astype(str)),
+        "step_id": np.char.add("s", rng.integers(0, STEPS, count).astype(str)),
+        "type": kinds,
+        # A session starts any time in the 60 days and lasts up to half an hour.
+        "occurred_at": start + pd.to_timedelta(
+            starts + rng.integers(0, 1_800, count), unit="s"
+        ),
+        "amount_cents": np.where(money, rng.integers(500, 20_000, count), 0),
+        "currency": np.where(money, rng.choice(["EUR", "USD"], count), None),
+    })
 
 
 def median_seconds(run: Callable[[], object]) -> float:
@@ -108,10 +98,8 @@ def main() -> None:
     for size in (count // 10, count):
         run = incremental(frame.iloc[:size], new)
         seconds = median_seconds(run)
-        print(
-            f"| 10,000 new events over {size:,}: recompute touched groups | {seconds:.2f} "
-            f"| - | {seconds / base:.2f} |"
-        )
+        print(f"| 10,000 new events over {size:,}: recompute touched groups | {seconds:.2f} "
+              f"| - | {seconds / base:.2f} |")
 
 
 if __name__ == "__main__":
