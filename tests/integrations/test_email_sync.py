@@ -438,3 +438,28 @@ def test_an_unsubscribe_at_mailchimp_is_never_undone_by_a_sync(
     assert member["status"] == "unsubscribed"
     assert member["merge_fields"]["FNAME"] == "Renamed"
     assert [x.pushed for x in logs_of(out["id"])] == [1, 1]
+
+
+def test_an_unsubscribe_at_activecampaign_is_never_undone_by_a_sync(
+    client: Any, tenant: Any, providers: Providers
+) -> None:
+    """A contact who unsubscribed from the list there stays unsubscribed after a push."""
+    ac = providers.ac
+    a = tenant.account_id
+    with simulated(providers, a) as sim:
+        add_contact(a, "gone-quiet@example.com", first_name="Q")
+        out = connect(client, tenant, "activecampaign")
+        _sync(client, tenant, out["id"])
+        sim.run_due()
+        stored = ac.by_email("gone-quiet@example.com")
+        assert stored is not None
+        assert ac.contact_lists[("7", stored["id"])] == 1
+        with ac.lock:
+            ac.contact_lists[("7", stored["id"])] = 2
+        sim.advance(seconds=5)
+        add_contact(a, "gone-quiet@example.com", first_name="Renamed")
+        _sync(client, tenant, out["id"])
+        sim.run_due()
+    assert ac.contact_lists[("7", stored["id"])] == 2
+    assert ac.by_email("gone-quiet@example.com")["firstName"] == "Renamed"  # type: ignore[index]
+    assert len(ac.calls("POST", "/contactLists")) == 1
