@@ -45,8 +45,7 @@ def _id(job: Job) -> uuid.UUID:
 
 def _integration(session: Session, job: Job) -> Integration | None:
     """The job's integration, if it is still connected (and the job's account's)."""
-    integration = repo.get(session, job.account_id, _id(job))
-    return integration
+    return repo.get(session, job.account_id, _id(job))
 
 
 # ----------------------------------------------------------------------------- test
