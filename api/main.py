@@ -18,6 +18,7 @@ from api.routes import (
     events,
     funnels,
     health,
+    integrations,
     jobs,
     orders,
     page_assets,
@@ -57,6 +58,7 @@ def create_app() -> FastAPI:
         page_assets.media_router,
         orders.router,
         split_tests.router,
+        integrations.router,
     ):
         app.include_router(router)
     errors.install(app)

@@ -6,6 +6,7 @@ from domain.analytics.split_models import AbTest, AbTestVariant
 from domain.contacts.models import Contact
 from domain.events.models import EventConsumer
 from domain.funnels.models import Funnel, FunnelStep, FunnelTemplate, FunnelVersion
+from domain.integrations.models import Integration, IntegrationContact, IntegrationSyncLog
 from domain.jobs.models import Job, OutboxMessage
 from domain.orders.models import (
     Dispute,
@@ -42,6 +43,9 @@ __all__ = [
     "FunnelTemplate",
     "FunnelVersion",
     "IdempotencyRecord",
+    "Integration",
+    "IntegrationContact",
+    "IntegrationSyncLog",
     "Job",
     "Order",
     "OrderBump",

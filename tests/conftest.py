@@ -38,6 +38,10 @@ TEST_SETTINGS = {
     "STRIPE_API_BASE": "http://127.0.0.1:9",
     "STRIPE_API_KEY": "sk_test_suite0000000000000000000000",
     "STRIPE_WEBHOOK_SECRET": "whsec_suite00000000000000000000000000",
+    # Nor the real email providers: tests that sync point these at their stand-ins.
+    "MAILCHIMP_API_BASE": "http://127.0.0.1:9",
+    "SENDGRID_API_BASE": "http://127.0.0.1:9",
+    "ACTIVECAMPAIGN_API_BASE": "http://127.0.0.1:9",
 }
 
 

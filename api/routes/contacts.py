@@ -1,4 +1,4 @@
-"""Leads and customers captured by funnels (read-only here: funnels and orders write them)."""
+"""Leads and customers captured by funnels (funnels and orders write them); erasure."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from fastapi import APIRouter, Query
 
 from api.deps import CurrentPrincipal, DbSession, Pagination
 from domain.contacts import service as contacts
-from domain.contacts.schemas import ContactOut
+from domain.contacts.schemas import ContactErasedOut, ContactOut
+from domain.privacy import service as privacy
 from domain.shared.schemas import Page, SafeStr, page_of
 
 router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
@@ -36,4 +37,20 @@ def get_contact(contact_id: uuid.UUID, principal: CurrentPrincipal, db: DbSessio
     """One contact."""
     return ContactOut.model_validate(
         contacts.get(db, account_id=principal.account_id, contact_id=contact_id)
+    )
+
+
+@router.delete("/{contact_id}", response_model=ContactErasedOut)
+def erase_contact(
+    contact_id: uuid.UUID, principal: CurrentPrincipal, db: DbSession
+) -> ContactErasedOut:
+    """Erase the person: the contact is deleted, their orders keep only what accounting needs.
+
+    Each connected email provider is told by a job (`provider_jobs`, poll /api/v1/jobs/{id}).
+    """
+    done = privacy.erase_contact(db, account_id=principal.account_id, contact_id=contact_id)
+    return ContactErasedOut(
+        id=done.contact_id,
+        orders_anonymised=done.orders_anonymised,
+        provider_jobs=done.provider_jobs,
     )

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import func, or_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -74,3 +74,39 @@ def upsert(
         upsert_stmt, execution_options={"populate_existing": True}
     ).one()
     return contact, bool(created)
+
+
+def consenting_changed(
+    session: Session,
+    account_id: uuid.UUID,
+    *,
+    since: datetime | None,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[Contact]:
+    """Consenting contacts changed since `since`, by (updated_at, id), after a keyset cursor."""
+    stmt = select(Contact).where(
+        Contact.account_id == account_id, Contact.marketing_consent.is_(True)
+    )
+    if since is not None:
+        stmt = stmt.where(Contact.updated_at >= since)
+    if after is not None:
+        stmt = stmt.where(tuple_(Contact.updated_at, Contact.id) > tuple_(*after))
+    return list(session.scalars(stmt.order_by(Contact.updated_at, Contact.id).limit(limit)))
+
+
+def consenting_by_ids(
+    session: Session, account_id: uuid.UUID, contact_ids: list[uuid.UUID]
+) -> list[Contact]:
+    """Those of these contacts that are the account's and consent, by (updated_at, id)."""
+    return list(
+        session.scalars(
+            select(Contact)
+            .where(
+                Contact.account_id == account_id,
+                Contact.id.in_(contact_ids),
+                Contact.marketing_consent.is_(True),
+            )
+            .order_by(Contact.updated_at, Contact.id)
+        )
+    )

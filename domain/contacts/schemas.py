@@ -27,3 +27,13 @@ class ContactOut(OutputModel):
     last_seen_at: datetime | None
     created_at: datetime
     updated_at: datetime
+
+
+class ContactErasedOut(OutputModel):
+    """What an erasure did (docs/integrations.md#erasure)."""
+
+    id: uuid.UUID = Field(description="the contact, now deleted")
+    orders_anonymised: int = Field(description="orders that lost the name, address and visitor")
+    provider_jobs: list[uuid.UUID] = Field(
+        description="one job per connected email provider deleting the person there"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -108,3 +109,38 @@ def list_contacts(
 ) -> tuple[list[Contact], int]:
     """A page of the account's contacts."""
     return repo.list_contacts(session, account_id, page, search=search)
+
+
+def consenting_changed(
+    session: Session,
+    *,
+    account_id: uuid.UUID,
+    since: datetime | None,
+    after: tuple[datetime, uuid.UUID] | None = None,
+    limit: int = 1000,
+) -> list[Contact]:
+    """A page of the contacts who agreed to marketing email and changed since `since`.
+
+    Ordered by (updated_at, id); pass the last one's (updated_at, id) as `after` for the next.
+    """
+    return repo.consenting_changed(session, account_id, since=since, after=after, limit=limit)
+
+
+def consenting_by_ids(
+    session: Session, *, account_id: uuid.UUID, contact_ids: list[uuid.UUID]
+) -> list[Contact]:
+    """Those of these contacts that belong to the account and agreed to marketing email."""
+    return repo.consenting_by_ids(session, account_id, contact_ids)
+
+
+def erase(session: Session, *, account_id: uuid.UUID, contact_id: uuid.UUID) -> Contact:
+    """Delete the person: the row with every personal field and the visitor link (erasure).
+
+    Returns the deleted contact (detached) so the caller can reach systems that hold the
+    address elsewhere. Rows naming the contact elsewhere lose the link (orders) or go
+    with it (per-integration sync state).
+    """
+    contact = get(session, account_id=account_id, contact_id=contact_id)
+    session.delete(contact)
+    session.flush()
+    return contact

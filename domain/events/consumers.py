@@ -4,3 +4,5 @@ A context that reads the feed keeps its handlers in its own module, registered w
 `feed.consumer(...)`, and that module is imported here, so every worker and the metrics
 see the same consumers. None yet: analytics and webhooks add theirs.
 """
+
+import domain.integrations.feed  # noqa: F401 - new opt-ins and buyers to the email providers

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import BigInteger, ColumnElement, delete, func, literal, select, text, tuple_
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    delete,
+    func,
+    literal,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -145,4 +156,27 @@ def delete_expired(
     result = session.execute(
         delete(DomainEvent).where(DomainEvent.id.in_(chosen.scalar_subquery()))
     )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def redact_email(
+    session: Session, account_id: uuid.UUID, contact_id: uuid.UUID, placeholder: str
+) -> int:
+    """Replace the address in the events about a contact (erasure); how many events.
+
+    The table's trigger refuses updates except while `funnels.events_erasure` is on, which
+    this statement alone sets (and unsets) in the transaction.
+    """
+    session.execute(text("SELECT set_config('funnels.events_erasure', 'on', true)"))
+    result = session.execute(
+        update(DomainEvent)
+        .where(
+            DomainEvent.account_id == account_id,
+            DomainEvent.payload["contact_id"].astext == str(contact_id),
+            DomainEvent.payload.has_key("email"),
+        )
+        .values(payload=DomainEvent.payload.op("||")(func.jsonb_build_object("email", placeholder)))
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(text("SELECT set_config('funnels.events_erasure', 'off', true)"))
     return int(getattr(result, "rowcount", 0) or 0)

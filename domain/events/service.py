@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -47,3 +48,12 @@ def purge_expired(session: Session, *, now: datetime, retention_days: int, limit
         through=repo.oldest_cursor(session),
         limit=limit,
     )
+
+
+def redact_contact_email(session: Session, *, account_id: uuid.UUID, contact_id: uuid.UUID) -> int:
+    """Erasure: events about the contact keep their shape, the address becomes `[erased]`.
+
+    The feed is append-only except for this: an erased person's address must not reach a
+    consumer (an outgoing webhook) after the erasure.
+    """
+    return repo.redact_email(session, account_id, contact_id, "[erased]")

@@ -342,3 +342,33 @@ def list_refunds(
     """An order's refunds, newest first."""
     stmt = select(Refund).where(Refund.order_id == order_id)
     return paginate(session, stmt.order_by(Refund.created_at.desc(), Refund.id), page)
+
+
+# What an erased buyer's orders keep of the billing address: where the sale took place, for
+# tax (VAT by country, sales tax by US state or Canadian province). docs/integrations.md.
+TAX_ADDRESS_FIELDS = ("country", "state")
+ERASED = "[erased]"
+
+
+def forget_customer(session: Session, account_id: uuid.UUID, contact_id: uuid.UUID) -> int:
+    """Take the person out of their orders, keeping what accounting needs; how many orders."""
+    kept = func.jsonb_strip_nulls(
+        func.jsonb_build_object(
+            *[part for name in TAX_ADDRESS_FIELDS for part in (name, Order.billing_address[name])]
+        )
+    )
+    result = session.execute(
+        update(Order)
+        .where(Order.account_id == account_id, Order.contact_id == contact_id)
+        .values(
+            customer_email=ERASED,
+            customer_name=None,
+            billing_address=kept,
+            visitor_id=None,
+            session_id=None,
+            stripe_customer_id=None,
+            stripe_payment_method_id=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -632,3 +632,12 @@ def _settle_for_event(session: Session, data: dict[str, Any]) -> str | None:
         arguments={"order_id": str(charge.order_id), "stripe_event": data["id"]},
     )
     return str(job.id)
+
+
+def forget_customer(session: Session, *, account_id: uuid.UUID, contact_id: uuid.UUID) -> int:
+    """Erasure: the contact's orders lose their name, address and visitor link; how many.
+
+    Kept for accounting: number, amounts, currency, items, charges and refunds (with their
+    Stripe ids), dates, status, and the billing country and state (tax).
+    """
+    return repo.forget_customer(session, account_id, contact_id)

@@ -47,8 +47,13 @@ class NotYet(Exception):
 
     Raised by a job body, it commits what the body did so far and looks again later on the
     wait schedule, spending no attempt: waiting is bounded by the business (an unpaid order
-    expires), not by the retry budget.
+    expires), not by the retry budget. delay_seconds, when given, replaces the wait schedule's
+    next wait (a provider's Retry-After, a retry schedule of the job's own).
     """
+
+    def __init__(self, message: str = "", *, delay_seconds: float | None = None) -> None:
+        super().__init__(message)
+        self.delay_seconds = delay_seconds
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, and_, delete, select
 from sqlalchemy.orm import Session
 
 from domain.accounts.models import RefreshToken
+from domain.integrations.models import IntegrationSyncLog
 from domain.jobs.models import JOB_STATUSES, Job, OutboxMessage
 from domain.orders.models import StripeEvent
 from domain.shared.idempotency import IdempotencyRecord
@@ -75,6 +76,12 @@ def rules(settings: Settings, now: datetime) -> dict[str, Rule]:
             RefreshToken.expires_at,
             RefreshToken.expires_at < days(settings.refresh_tokens_retention_days),
         ),
+        # What each email-provider sync did: contact ids and counts, kept for a look back.
+        "integration_sync_logs": Rule(
+            IntegrationSyncLog,
+            IntegrationSyncLog.started_at,
+            IntegrationSyncLog.started_at < days(settings.integration_sync_logs_retention_days),
+        ),
         # Expired keys are forgotten at once: begin() ignores them already.
         "idempotency_keys": Rule(
             IdempotencyRecord, IdempotencyRecord.expires_at, IdempotencyRecord.expires_at <= now
@@ -82,7 +89,14 @@ def rules(settings: Settings, now: datetime) -> dict[str, Rule]:
     }
 
 
-TABLES = ("outbox_messages", "stripe_events", "jobs", "refresh_tokens", "idempotency_keys")
+TABLES = (
+    "outbox_messages",
+    "stripe_events",
+    "jobs",
+    "refresh_tokens",
+    "idempotency_keys",
+    "integration_sync_logs",
+)
 
 
 def delete_batch(session: Session, rule: Rule, *, limit: int) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Literal
@@ -13,6 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from domain.shared.durations import parse_schedule
 
 DEFAULT_SECRET_KEY = "dev-secret-change-me-dev-secret-change-me"  # noqa: S105 - refused outside development
+# Email-provider credentials' development key (a Fernet key); refused in production.
+DEFAULT_INTEGRATIONS_KEY = "ZGV2LWludGVncmF0aW9ucy1rZXktY2hhbmdlLW1lLTA="
 
 
 class Settings(BaseSettings):
@@ -95,6 +99,15 @@ class Settings(BaseSettings):
 
     allow_private_webhook_urls: bool = False
 
+    # Email-provider integrations (docs/integrations.md): Fernet keys for credentials at rest
+    # (comma-separated; the first encrypts, all decrypt), how long sync logs are kept, and
+    # each provider's API address (unset: the real one; tests point them at stand-ins).
+    integrations_encryption_keys: str = DEFAULT_INTEGRATIONS_KEY
+    integration_sync_logs_retention_days: int = Field(default=90, gt=0)
+    mailchimp_api_base: str | None = None
+    sendgrid_api_base: str | None = None
+    activecampaign_api_base: str | None = None
+
     # Split tests (docs/split-tests.md): the error rate of a winner call, the normal mixture's
     # spread of lifts for the always-valid mSPRT (absolute rate), exposures per variant first.
     split_test_alpha: float = Field(default=0.05, gt=0, lt=0.5)
@@ -128,6 +141,16 @@ class Settings(BaseSettings):
             raise ValueError("SECRET_KEY must be set to a secret value outside development")
         if len(self.secret_key) < 32:
             raise ValueError("SECRET_KEY must be at least 32 characters long")
+        return self
+
+    @model_validator(mode="after")
+    def _integrations_keys_valid(self) -> Settings:
+        """Fernet keys (32 url-safe base64 bytes); the development key is refused in production."""
+        keys = [k.strip() for k in self.integrations_encryption_keys.split(",") if k.strip()]
+        if not keys or not all(_fernet_key(k) for k in keys):
+            raise ValueError("INTEGRATIONS_ENCRYPTION_KEYS must list Fernet keys, comma-separated")
+        if self.environment == "production" and DEFAULT_INTEGRATIONS_KEY in keys:
+            raise ValueError("INTEGRATIONS_ENCRYPTION_KEYS must be set to keys of your own")
         return self
 
     @model_validator(mode="after")
@@ -213,6 +236,14 @@ def _real_secret(value: str, prefixes: tuple[str, ...]) -> bool:
         return False
     lowered = value.lower()
     return not any(word in lowered for word in _PLACEHOLDER_WORDS)
+
+
+def _fernet_key(key: str) -> bool:
+    """Whether key is 32 bytes in url-safe base64 (what Fernet takes)."""
+    try:
+        return len(base64.urlsafe_b64decode(key.encode())) == 32
+    except (ValueError, binascii.Error):
+        return False
 
 
 def webhook_secret_usable(secret: str) -> bool:

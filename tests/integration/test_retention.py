@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 
 from beat_schedule import BEAT_SCHEDULE
 from domain.accounts.models import AuthSession, RefreshToken
+from domain.integrations.models import Integration, IntegrationSyncLog
 from domain.jobs import service as jobs
 from domain.jobs.models import Job, OutboxMessage
 from domain.orders.models import StripeEvent
@@ -125,6 +126,33 @@ def _idempotency_key(account_id: uuid.UUID, expires_in: timedelta) -> uuid.UUID:
         return record.id
 
 
+def _sync_log(account_id: uuid.UUID, age: timedelta) -> uuid.UUID:
+    """An email-provider sync log of a run started `age` ago."""
+    at = utcnow() - age
+    with unit_of_work() as session:
+        integration = Integration(
+            id=uuid.uuid4(),
+            account_id=account_id,
+            provider="sendgrid",
+            name="sendgrid",
+            credentials_encrypted=b"not-read-here",
+            settings={},
+            status="connected",
+        )
+        session.add(integration)
+        log = IntegrationSyncLog(
+            id=uuid.uuid4(),
+            account_id=account_id,
+            integration_id=integration.id,
+            trigger="manual",
+            status="succeeded",
+            started_at=at,
+            finished_at=at,
+        )
+        session.add(log)
+        return log.id
+
+
 def _exists(model: Any, key: Any) -> bool:
     with unit_of_work() as session:
         return session.get(model, key) is not None
@@ -148,6 +176,9 @@ def test_rows_past_their_period_go_and_the_rest_stay(tenant: Any) -> None:
     just_expired = _refresh_token(tenant.user_id, (s.refresh_tokens_retention_days - 1) * DAY)
     expired_key = _idempotency_key(a, -timedelta(minutes=1))
     live_key = _idempotency_key(a, timedelta(hours=1))
+    log_days = s.integration_sync_logs_retention_days
+    old_log = _sync_log(a, (log_days + 1) * DAY)
+    new_log = _sync_log(a, (log_days - 1) * DAY)
 
     result = retention.purge()
 
@@ -159,6 +190,7 @@ def test_rows_past_their_period_go_and_the_rest_stay(tenant: Any) -> None:
         (StripeEvent, old_event),
         (RefreshToken, long_expired),
         (IdempotencyRecord, expired_key),
+        (IntegrationSyncLog, old_log),
     ]
     kept = [
         (Job, done_recently),
@@ -169,6 +201,7 @@ def test_rows_past_their_period_go_and_the_rest_stay(tenant: Any) -> None:
         (StripeEvent, new_event),
         (RefreshToken, just_expired),
         (IdempotencyRecord, live_key),
+        (IntegrationSyncLog, new_log),
     ]
     try:
         assert [(m.__name__, k) for m, k in gone if _exists(m, k)] == []

@@ -56,6 +56,8 @@ def _attempt(job_id: uuid.UUID, body: JobBody) -> float | RemoteError | None:
                 return None
             except NotYet as exc:
                 delay = jobs.wait(job)
+                if exc.delay_seconds is not None:
+                    delay = exc.delay_seconds
                 jobs.schedule_retry(session, job, f"waiting: {exc}", delay_seconds=delay)
                 return delay
     except Exception as exc:

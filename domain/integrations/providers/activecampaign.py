@@ -87,7 +87,7 @@ class ActiveCampaignProvider(HttpAdapter):
         return push_in_batches(contacts, BATCH_SIZE, self._push_one)
 
     def _push_one(self, batch: Sequence[Contact]) -> list[ContactResult]:
-        """POST /contact/sync, POST /contactLists, then the tags."""
+        """POST /contact/sync, POST /contactLists unless a member already, then the tags."""
         (contact,) = batch
         body = json_of(
             self.call(
@@ -106,7 +106,7 @@ class ActiveCampaignProvider(HttpAdapter):
             )
         )
         contact_id = str(body["contact"]["id"])
-        if self.list_id:
+        if self.list_id and not self._on_list(contact_id):
             self.call(
                 "POST",
                 "/contactLists",
@@ -115,6 +115,14 @@ class ActiveCampaignProvider(HttpAdapter):
         for tag in contact.tags:
             self._tag(contact_id, tag)
         return [ContactResult(contact.email, "ok", provider_id=contact_id)]
+
+    def _on_list(self, contact_id: str) -> bool:
+        """Whether the contact has a membership of the list, active or unsubscribed.
+
+        Posting status 1 again would re-subscribe someone who unsubscribed: never done.
+        """
+        body = json_of(self.call("GET", f"/contacts/{contact_id}/contactLists"))
+        return any(str(m.get("list")) == self.list_id for m in body.get("contactLists", []))
 
     def tag_id(self, name: str) -> str:
         """The id of a tag by exact name (GET /tags?search=), created if missing."""

@@ -2,8 +2,8 @@
 
 A call is paced by a `limits` rate limiter, classified with domain/shared/remote.py (4xx
 final except 408/429; 5xx and network retryable; 429 waits Retry-After) and retried in
-place briefly with short_retry. The provider's own error message is kept; the credential
-never appears in a message or a log line.
+place briefly (in_call_retry; a long Retry-After is left to the job). The provider's own
+error message is kept; the credential never appears in a message or a log line.
 """
 
 from __future__ import annotations
@@ -19,14 +19,15 @@ import httpx
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage, Storage
 from limits.strategies import MovingWindowRateLimiter
+from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attempt
 
 from domain.shared.remote import (
     FinalRemoteError,
     RemoteError,
     RetryableRemoteError,
+    backoff_seconds,
     classify_exception,
     classify_status,
-    short_retry,
 )
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ class ContactResult:
     outcome: ContactOutcome
     message: str | None = None
     provider_id: str | None = None
+    # a 429's Retry-After, seconds: the job waits at least this long before the retry
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True)
@@ -182,7 +185,7 @@ class HttpAdapter:
 
         missing_ok: a 404 is returned to the caller instead of raised (erasure, lookups).
         """
-        once = short_retry(self.retry_attempts)(self._call_once)
+        once = in_call_retry(self.retry_attempts)(self._call_once)
         response: httpx.Response = once(method, path, json, params, missing_ok)
         return response
 
@@ -224,6 +227,36 @@ class HttpAdapter:
         """Look at every answer (rate-limit headers); nothing by default."""
 
 
+# A Retry-After longer than this is not waited out inside a call: the job waits for it.
+MAX_IN_CALL_WAIT = 5.0
+
+
+def _retry_here(error: BaseException) -> bool:
+    """Retryable, and soon enough to wait for in the call."""
+    return isinstance(error, RetryableRemoteError) and (
+        error.retry_after is None or error.retry_after <= MAX_IN_CALL_WAIT
+    )
+
+
+def _in_call_wait(state: RetryCallState) -> float:
+    """The remote's Retry-After, else a short jittered backoff."""
+    error = state.outcome.exception() if state.outcome else None
+    if isinstance(error, RemoteError) and error.retry_after is not None:
+        return error.retry_after
+    return backoff_seconds(state.attempt_number, base=0.2, cap=2.0)
+
+
+def in_call_retry(attempts: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A few quick tries of one request; a long Retry-After ends them at once (the job waits)."""
+    decorator: Callable[[Callable[..., Any]], Callable[..., Any]] = retry(
+        retry=retry_if_exception(_retry_here),
+        wait=_in_call_wait,
+        stop=stop_after_attempt(attempts),
+        reraise=True,
+    )
+    return decorator
+
+
 def json_of(response: httpx.Response) -> Any:
     """The body as JSON; an unreadable body is a retryable fault of the remote."""
     try:
@@ -254,7 +287,10 @@ def push_in_batches(
     stop: RemoteError | None = None
     for batch in batches(contacts, size):
         if stop is not None:
-            results += [ContactResult(c.email, "retry", f"not sent: {stop}") for c in batch]
+            results += [
+                ContactResult(c.email, "retry", f"not sent: {stop}", retry_after=stop.retry_after)
+                for c in batch
+            ]
             continue
         try:
             results += push(batch)
@@ -262,7 +298,10 @@ def push_in_batches(
             if is_auth_failure(error):
                 raise
             outcome: ContactOutcome = "retry" if error.retryable else "failed"
-            results += [ContactResult(c.email, outcome, str(error)) for c in batch]
+            results += [
+                ContactResult(c.email, outcome, str(error), retry_after=error.retry_after)
+                for c in batch
+            ]
             if error.retryable:
                 stop = error
     return results

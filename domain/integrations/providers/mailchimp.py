@@ -15,19 +15,22 @@ from limits.storage import Storage
 
 from domain.integrations.providers.base import (
     Contact,
+    ContactOutcome,
     ContactResult,
     HttpAdapter,
     ProviderList,
+    is_auth_failure,
     json_of,
     push_in_batches,
     tagged,
 )
-from domain.shared.remote import FinalRemoteError
+from domain.shared.remote import FinalRemoteError, RemoteError
 
 BATCH_SIZE = 500  # members per POST /lists/{list_id}, Mailchimp's documented maximum
 # Mailchimp limits concurrent connections (about 10 per key), not requests per second; an
 # adapter sends one request at a time, and this pace keeps a runaway loop polite.
 RATE = "10/second"
+EXISTS = "ERROR_CONTACT_EXISTS"  # a batch member already in the audience
 
 
 def subscriber_hash(email: str) -> str:
@@ -124,33 +127,48 @@ class MailchimpProvider(HttpAdapter):
         return tagged(contact, str(body.get("id")), self.add_tags)
 
     def _push_batch(self, batch: Sequence[Contact]) -> list[ContactResult]:
-        """One batch call; Mailchimp answers 200 with the members it refused in `errors`."""
-        # The batch endpoint requires `status`; with update_existing it also applies to
-        # members already there, so only consenting contacts may be sent (the sync filters).
+        """One batch call adding new members; members already there are updated one by one.
+
+        The batch endpoint requires `status`, and with update_existing it would apply it to
+        members already there (re-subscribing someone who unsubscribed at Mailchimp), so it
+        only adds: Mailchimp refuses the known ones (ERROR_CONTACT_EXISTS), and those get
+        `upsert_one`, whose `status_if_new` never changes an existing member's status.
+        """
         members = [{**self.member(c), "status": self.status_if_new} for c in batch]
         body = json_of(
             self.call(
                 "POST",
                 f"/lists/{self.list_id}",
-                json={"members": members, "update_existing": True},
+                json={"members": members, "update_existing": False},
             )
         )
-        errors = {
-            str(e.get("email_address", "")).lower(): str(e.get("error") or e.get("error_code"))
-            for e in body.get("errors", [])
-        }
+        errors = {str(e.get("email_address", "")).lower(): e for e in body.get("errors", [])}
         ids = {
             str(m.get("email_address", "")).lower(): str(m.get("id"))
-            for m in [*body.get("new_members", []), *body.get("updated_members", [])]
+            for m in body.get("new_members", [])
         }
-        results = []
-        for contact in batch:
-            key = contact.email.lower()
-            if key in errors:
-                results.append(ContactResult(contact.email, "failed", errors[key]))
-                continue
-            results.append(tagged(contact, ids.get(key), self.add_tags))
-        return results
+        return [self._result(contact, errors, ids) for contact in batch]
+
+    def _result(
+        self, contact: Contact, errors: dict[str, Any], ids: dict[str, str]
+    ) -> ContactResult:
+        """A batch member's outcome: added (then tagged), known (updated alone), or refused."""
+        error = errors.get(contact.email.lower())
+        if error is None:
+            return tagged(contact, ids.get(contact.email.lower()), self.add_tags)
+        if error.get("error_code") == EXISTS:
+            try:
+                return self.upsert_one(contact)
+            except RemoteError as failure:
+                if is_auth_failure(failure):
+                    raise
+                outcome: ContactOutcome = "retry" if failure.retryable else "failed"
+                return ContactResult(
+                    contact.email, outcome, str(failure), retry_after=failure.retry_after
+                )
+        return ContactResult(
+            contact.email, "failed", str(error.get("error") or error.get("error_code"))
+        )
 
     def add_tags(self, email: str, tags: Sequence[str]) -> None:
         """POST …/members/{hash}/tags with each tag active (204)."""

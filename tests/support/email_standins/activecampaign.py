@@ -66,6 +66,7 @@ class ActiveCampaignStandin(Standin):
             ("POST", "/tags", self.create_tag),
             ("POST", "/contactTags", self.contact_tag),
             ("POST", "/contactLists", self.contact_list),
+            ("GET", "/contacts/{contact_id}/contactLists", self.lists_of_contact),
         ]
 
     def authorized(self, request: Request) -> bool:
@@ -214,3 +215,16 @@ class ActiveCampaignStandin(Standin):
             return self.error(422, "list or contact does not exist")
         self.contact_lists[(list_id, contact)] = int(cl["status"])
         return JSONResponse({"contactList": {"list": list_id, "contact": contact}}, 201)
+
+    def lists_of_contact(self, request: Request, _body: Any) -> Response:
+        """GET /contacts/{id}/contactLists: the contact's memberships (status 1 active, 2
+        unsubscribed)."""
+        contact = request.path_params["contact_id"]
+        if contact not in self.contacts:
+            return self.error(404, "No Result found for Subscriber with id " + contact)
+        found = [
+            {"list": list_id, "contact": c, "status": str(status)}
+            for (list_id, c), status in self.contact_lists.items()
+            if c == contact
+        ]
+        return JSONResponse({"contactLists": found})

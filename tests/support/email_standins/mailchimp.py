@@ -174,6 +174,18 @@ class MailchimpStandin(Standin):
                     }
                 )
                 continue
+            if (
+                not body.get("update_existing")
+                and md5_lower(m["email_address"]) in list_["members"]
+            ):
+                errors.append(
+                    {
+                        "email_address": m["email_address"],
+                        "error": f"{m['email_address']} is already a list member",
+                        "error_code": "ERROR_CONTACT_EXISTS",
+                    }
+                )
+                continue
             stored, created = self._write(list_, m, update=bool(body.get("update_existing")))
             (new if created else updated).append(dict(stored))
         return JSONResponse(

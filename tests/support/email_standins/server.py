@@ -46,6 +46,7 @@ class Fault:
     path: str | None = None  # a substring of the path
     retry_after: str | None = None
     message: str = "injected failure"
+    skip: int = 0  # matching requests answered normally first (a failure mid-sync)
 
 
 @dataclass
@@ -121,10 +122,12 @@ class Standin:
         path: str | None = None,
         retry_after: str | None = None,
         message: str = "injected failure",
+        skip: int = 0,
     ) -> None:
-        """The next n matching requests answer status (with Retry-After), changing nothing."""
+        """The next n matching requests (after `skip` answered normally) answer status (with
+        Retry-After), changing nothing."""
         with self.lock:
-            self.faults.append(Fault(status, n, method, path, retry_after, message))
+            self.faults.append(Fault(status, n, method, path, retry_after, message, skip))
 
     def reset(self) -> None:
         """Forget every request, violation, fault and object (fields back to their defaults)."""
@@ -160,6 +163,9 @@ class Standin:
                 and (fault.method in (None, method))
                 and (fault.path is None or fault.path in path)
             ):
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    return None
                 fault.n -= 1
                 return fault
         return None

@@ -1,0 +1,1 @@
+"""Privacy: a person's erasure across the contexts that hold their data."""
