@@ -266,6 +266,9 @@ def test_app_services_share_the_production_environment() -> None:
         assert "@postgres:5432/" in env["DATABASE_URL"], name
         assert env["REDIS_URL"].startswith("redis://redis:6379/"), name
         assert env["SECRET_KEY"].startswith("${SECRET_KEY:?"), name
+        # Production refuses the development key, so compose must demand a real one.
+        keys = env["INTEGRATIONS_ENCRYPTION_KEYS"]
+        assert keys.startswith("${INTEGRATIONS_ENCRYPTION_KEYS:?"), name
         assert set(env) <= _setting_names(), name
 
 
