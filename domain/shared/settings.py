@@ -101,6 +101,14 @@ class Settings(BaseSettings):
     split_test_msprt_tau: float = Field(default=0.02, gt=0, le=1)
     split_test_min_sample: int = Field(default=100, ge=1)
 
+    # Analytics drain and partitions (domain/analytics/drain.py, partitions.py; docs/analytics.md):
+    # events per drain transaction, how long one drain task goes on while there is a backlog,
+    # when another consumer's pending entries are taken over, and months of raw events kept.
+    analytics_drain_batch_events: int = Field(default=5000, gt=0, le=100_000)
+    analytics_drain_run_seconds: float = Field(default=20.0, gt=0)
+    analytics_drain_claim_idle_seconds: float = Field(default=60.0, gt=0)
+    analytics_events_retention_months: int = Field(default=13, ge=1)
+
     # /metrics: when set, scrapes need `Authorization: Bearer <token>`; unset in
     # production, /metrics is a 404 (never open to the internet by accident).
     metrics_token: str | None = Field(default=None, min_length=16, max_length=256)
