@@ -109,13 +109,28 @@ def _append(r: redis.Redis, entry: dict[str, str]) -> None:
             time.sleep(0.05)
 
 
-def _send(r: redis.Redis, account: uuid.UUID, funnel: uuid.UUID, first: int, count: int) -> None:
-    for start in range(first, first + count, PER_ENTRY):
-        events = [
-            event(funnel, f"ev{n}", f"vis{n % VISITORS}")
-            for n in range(start, min(start + PER_ENTRY, first + count))
-        ]
-        _append(r, stream.encode_entry(account, events, utcnow()))
+class Producer:
+    """Sends the TOTAL events in entries of PER_ENTRY, paced over a few seconds, as the API
+    appends them (on a thread, so the faults happen while events are being sent)."""
+
+    def __init__(self, r: redis.Redis, account: uuid.UUID, funnel: uuid.UUID) -> None:
+        self.r, self.account, self.funnel = r, account, funnel
+        self.sent = 0
+        self.thread = threading.Thread(target=self._send, daemon=True)
+
+    def _send(self) -> None:
+        for start in range(0, TOTAL, PER_ENTRY):
+            events = [
+                event(self.funnel, f"ev{n}", f"vis{n % VISITORS}")
+                for n in range(start, start + PER_ENTRY)
+            ]
+            _append(self.r, stream.encode_entry(self.account, events, utcnow()))
+            self.sent += PER_ENTRY
+            time.sleep(0.02)
+
+    def done(self) -> bool:
+        """Whether every event was accepted."""
+        return not self.thread.is_alive()
 
 
 def _counts(account: uuid.UUID) -> tuple[int, int, int]:
@@ -159,17 +174,21 @@ def test_every_accepted_event_is_stored_once_across_a_kill_and_a_redis_crash(
     funnel = make_funnel(tenant.account_id)
     r = redis.Redis.from_url(streams.url, decode_responses=True, socket_timeout=5)
     account = tenant.account_id
+    producer = Producer(r, account, funnel)
     with Beat(app):
-        _send(r, account, funnel, 0, 30_000)
+        producer.thread.start()
         _wait_for(lambda: _counts(account)[0] > 0, "the drain to store a first batch", worker)
         killed = _kill_mid_batch(r, worker)
-        _send(r, account, funnel, 30_000, 30_000)
+        assert not producer.done()
 
+        _wait_for(lambda: producer.sent >= TOTAL * 0.6, "60% of the events sent", worker)
+        assert not producer.done()
         streams.kill()  # a crash; the producer retries until Redis is back
         restart = threading.Timer(1.0, streams.start)
         restart.start()
-        _send(r, account, funnel, 60_000, TOTAL - 60_000)
         restart.join()
+        producer.thread.join(timeout=60)
+        assert producer.done()
 
         _wait_for(lambda: _counts(account)[1] == TOTAL, "every event stored", worker, 60)
     rows, distinct, visitors = _counts(account)
