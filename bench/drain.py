@@ -29,6 +29,12 @@ from typing import Any
 from bench._servers import BenchServers
 
 PER_ENTRY = 500
+EVENT_COLUMNS = (
+    "event_id", "type", "source", "funnel_id", "step_id", "page_id", "visitor_id",
+    "session_id", "occurred_at", "amount_cents", "currency", "order_id", "ab_test_id",
+    "variant_id",
+)  # fmt: skip
+COPY_COLUMNS = ("account_id", "received_at", *EVENT_COLUMNS, "properties")
 
 
 def log(message: str) -> None:
@@ -87,7 +93,6 @@ def baseline(account: uuid.UUID, events: list[dict[str, Any]], batch: int) -> fl
     """COPY -> temp -> INSERT ON CONFLICT of the events; seconds."""
     from sqlalchemy import text
 
-    from domain.analytics.store import COPY_COLUMNS, EVENT_COLUMNS
     from domain.shared.db import unit_of_work
 
     ordinal = {v: i for i, v in enumerate(dict.fromkeys(e["visitor_id"] for e in events))}

@@ -96,6 +96,6 @@ def record_facts(session: Session, events: list[DomainEvent]) -> None:
     for event in events:
         fact = analytics_event(event)
         if fact is not None:
-            entries.append(store.EntryEvents(event.account_id, event.occurred_at, [fact]))
+            entries.append(store.Entry.of(event.account_id, event.occurred_at, [fact]))
     if entries:
         store.store(session, entries)

@@ -18,6 +18,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 import psycopg
@@ -32,8 +33,10 @@ log = logging.getLogger(__name__)
 
 DEAD_LETTER_KEY = "analytics:events:dead"
 """Entries that can never be stored (a malformed entry or event), kept for an operator."""
-# Entries per XREADGROUP; reads repeat until a batch holds ANALYTICS_DRAIN_BATCH_EVENTS.
-READ_COUNT = 100
+# Entries of the first XREADGROUP (and of an XAUTOCLAIM); the next reads ask for as many
+# entries as the events seen per entry say are missing, up to MAX_READ_COUNT.
+READ_COUNT = 10
+MAX_READ_COUNT = 500
 # A consumer with nothing pending that has not read for this long is gone: forget it.
 FORGET_CONSUMER_AFTER_MS = 3_600_000
 # What a bad entry raises (a bad value in COPY, a missing field); never a database outage.
@@ -47,7 +50,7 @@ _POISON = (
     TypeError,
 )
 
-Entry = tuple[str, dict[str, str] | None]
+StreamEntry = tuple[str, dict[str, str] | None]
 T = TypeVar("T")
 
 _clients: dict[int, redis.Redis] = {}
@@ -93,7 +96,7 @@ def with_group(r: redis.Redis, call: Callable[[], T]) -> T:
         return call()
 
 
-def _claim(r: redis.Redis, consumer: str, count: int) -> list[Entry]:
+def _claim(r: redis.Redis, consumer: str, count: int) -> list[StreamEntry]:
     """Entries pending in any consumer for longer than the claim setting, now ours."""
     idle_ms = int(get_settings().analytics_drain_claim_idle_seconds * 1000)
     answer: Any = r.xautoclaim(
@@ -102,34 +105,39 @@ def _claim(r: redis.Redis, consumer: str, count: int) -> list[Entry]:
     return list(answer[1])
 
 
-def _read(r: redis.Redis, consumer: str) -> list[Entry]:
+def _read_new(r: redis.Redis, consumer: str, count: int) -> Any:
+    """Up to count entries never delivered to the group."""
+    return r.xreadgroup(stream.GROUP, consumer, {stream.STREAM_KEY: ">"}, count)
+
+
+def _read(r: redis.Redis, consumer: str) -> list[StreamEntry]:
     """A batch: claimed entries if any, else new ones, up to the batch's events."""
     target = get_settings().analytics_drain_batch_events
     entries = with_group(r, lambda: _claim(r, consumer, READ_COUNT))
     if entries:
         return entries
-    events = 0
+    events, count = 0, READ_COUNT
     while events < target:
-        answer: Any = with_group(
-            r,
-            lambda: r.xreadgroup(stream.GROUP, consumer, {stream.STREAM_KEY: ">"}, READ_COUNT),
-        )
-        got: list[Entry] = list(answer[0][1]) if answer else []
+        answer: Any = with_group(r, partial(_read_new, r, consumer, count))
+        got: list[StreamEntry] = list(answer[0][1]) if answer else []
         entries.extend(got)
+        # An estimate (the events stay JSON text): one "event_id" key per event.
         events += sum(fields["events"].count('"event_id"') for _, fields in got if fields)
-        if len(got) < READ_COUNT:
+        if len(got) < count:
             break
+        per_entry = max(1, events // len(entries))
+        count = min(MAX_READ_COUNT, max(1, -(-(target - events) // per_entry)))
     return entries
 
 
-def _decode(entries: list[Entry]) -> list[store.EntryEvents]:
-    """The entries' events (an entry deleted meanwhile has no fields and no events)."""
-    decoded = []
-    for _, fields in entries:
-        if fields:
-            account_id, received_at, events = stream.decode_entry(fields)
-            decoded.append(store.EntryEvents(account_id, received_at, events))
-    return decoded
+def _decode(entries: list[StreamEntry]) -> list[store.Entry]:
+    """The entries as the store takes them, events left as JSON text for PostgreSQL to
+    expand (the fields of stream.encode_entry; one deleted meanwhile has none)."""
+    return [
+        store.Entry(fields["account_id"], fields["received_at"], fields["events"])
+        for _, fields in entries
+        if fields
+    ]
 
 
 def _done(r: redis.Redis, ids: list[str]) -> None:
@@ -141,7 +149,7 @@ def _done(r: redis.Redis, ids: list[str]) -> None:
         pipe.execute()
 
 
-def _store_one_by_one(r: redis.Redis, entries: list[Entry]) -> store.Stored:
+def _store_one_by_one(r: redis.Redis, entries: list[StreamEntry]) -> store.Stored:
     """A batch that failed on its data: store entry by entry, dead-lettering the bad ones."""
     total = store.Stored()
     for entry_id, fields in entries:

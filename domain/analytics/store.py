@@ -1,17 +1,21 @@
 """The one insert path of analytics_events: the drain's batches and the server facts alike.
 
-A batch is copied into a temporary table (COPY), visitors new to their account get the next
-ordinals, and the events are inserted with `ON CONFLICT DO NOTHING` on the unique key
-(account_id, event_id, occurred_at): an event drained twice, resent or recorded again is
-stored once. An event whose funnel is not its account's is dropped before the copy, never
-stored (the API checks it too; a funnel may change hands or vanish in between).
+A batch is a list of entries as the stream holds them (account, receive time, the events
+as JSON text). The entries are copied (COPY) into a temporary table and PostgreSQL expands
+their events (`jsonb_to_recordset`): Python never parses or re-encodes an event. Events
+whose funnel is not their entry's account's are deleted from the batch (the funnels are
+looked up through the funnels service, one query per batch): the API checks it too, but a
+funnel may change hands or vanish in between, and such an event is never stored. Visitors
+new to their account get the next ordinals, and the events are inserted with
+`ON CONFLICT DO NOTHING` on the unique key (account_id, event_id, occurred_at): an event
+drained twice, resent or recorded again is stored once.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,61 +25,79 @@ from sqlalchemy.orm import Session
 
 from domain.funnels import service as funnels
 
-# The temporary table's columns, in COPY order (the event's fields after the entry's two).
-EVENT_COLUMNS = (
-    "event_id",
-    "type",
-    "source",
-    "funnel_id",
-    "step_id",
-    "page_id",
-    "visitor_id",
-    "session_id",
-    "occurred_at",
-    "amount_cents",
-    "currency",
-    "order_id",
-    "ab_test_id",
-    "variant_id",
-)
-COPY_COLUMNS = ("account_id", "received_at", *EVENT_COLUMNS, "properties")
-
-# ON COMMIT DELETE ROWS: the table lives as long as the pooled connection, empty between
-# transactions, so a batch costs no CREATE.
-_TEMP_TABLE = """
+# ON COMMIT DELETE ROWS: the tables live as long as the pooled connection, empty between
+# transactions, so a batch costs no CREATE. funnel_id stays text until it is checked.
+_TEMP_TABLES = (
+    """
+CREATE TEMP TABLE IF NOT EXISTS analytics_entries (
+    account_id uuid NOT NULL, received_at timestamptz NOT NULL, events json NOT NULL
+) ON COMMIT DELETE ROWS""",
+    """
 CREATE TEMP TABLE IF NOT EXISTS analytics_batch (
     account_id uuid NOT NULL, received_at timestamptz NOT NULL,
-    event_id text, type text, source text, funnel_id uuid, step_id uuid, page_id uuid,
+    event_id text, type text, source text, funnel_id text, step_id uuid, page_id uuid,
     visitor_id text, session_id text, occurred_at timestamptz, amount_cents bigint,
     currency text, order_id uuid, ab_test_id uuid, variant_id uuid, properties jsonb
-) ON COMMIT DELETE ROWS
+) ON COMMIT DELETE ROWS""",
+    """
+CREATE TEMP TABLE IF NOT EXISTS analytics_new_visitors (account_id uuid, visitor_id text)
+    ON COMMIT DELETE ROWS""",
+)
+
+_EXPAND = """
+INSERT INTO analytics_batch
+SELECT e.account_id, e.received_at, r.event_id, r.type, coalesce(r.source, 'client'),
+       r.funnel_id, r.step_id, r.page_id, r.visitor_id, r.session_id, r.occurred_at,
+       r.amount_cents, r.currency, r.order_id, r.ab_test_id, r.variant_id,
+       coalesce(r.properties, '{}'::jsonb)
+FROM analytics_entries e,
+     json_to_recordset(e.events) AS r(
+        event_id text, source text, type text, funnel_id text, step_id uuid, page_id uuid,
+        visitor_id text, session_id text, occurred_at timestamptz, amount_cents bigint,
+        currency text, order_id uuid, ab_test_id uuid, variant_id uuid, properties jsonb)
+"""
+
+# Drops every event whose (account, funnel as sent) is not among the pairs checked.
+_DROP_FOREIGN = """
+DELETE FROM analytics_batch b
+WHERE NOT EXISTS (
+    SELECT 1 FROM unnest(CAST(:accounts AS uuid[]), CAST(:funnels AS text[])) ok(a, f)
+    WHERE ok.a = b.account_id AND ok.f = b.funnel_id)
 """
 
 # Accounts with visitors not numbered yet, locked in one order (no deadlock between two
 # drains): ordinals are max + 1, 2, ... per account, so two drains must not both take them.
+_NEW_VISITORS = """
+INSERT INTO analytics_new_visitors
+SELECT DISTINCT b.account_id, b.visitor_id FROM analytics_batch b
+WHERE NOT EXISTS (SELECT 1 FROM analytics_visitors v
+                  WHERE v.account_id = b.account_id AND v.visitor_id = b.visitor_id)
+"""
 _LOCK_NEW_VISITOR_ACCOUNTS = """
 SELECT pg_advisory_xact_lock(k) FROM (
-    SELECT DISTINCT hashtextextended('analytics.visitors:' || b.account_id::text, 0) AS k
-    FROM analytics_batch b
-    WHERE NOT EXISTS (SELECT 1 FROM analytics_visitors v
-                      WHERE v.account_id = b.account_id AND v.visitor_id = b.visitor_id)
-    ORDER BY k
+    SELECT DISTINCT hashtextextended('analytics.visitors:' || account_id::text, 0) AS k
+    FROM analytics_new_visitors ORDER BY k
 ) keys
 """
 
 # Under those locks, a statement (READ COMMITTED: a fresh snapshot) sees every ordinal
-# committed by a drain that held the lock before.
+# committed by a drain that held the lock before; visitors it numbered meanwhile are
+# skipped.
 _NUMBER_NEW_VISITORS = """
+WITH still_new AS MATERIALIZED (
+    SELECT n.account_id, n.visitor_id FROM analytics_new_visitors n
+    WHERE NOT EXISTS (SELECT 1 FROM analytics_visitors v
+                      WHERE v.account_id = n.account_id AND v.visitor_id = n.visitor_id)
+), top AS MATERIALIZED (
+    SELECT a.account_id, (SELECT max(v.ordinal) FROM analytics_visitors v
+                          WHERE v.account_id = a.account_id) AS ordinal
+    FROM (SELECT DISTINCT account_id FROM still_new) a
+)
 INSERT INTO analytics_visitors (account_id, visitor_id, ordinal)
 SELECT n.account_id, n.visitor_id,
        coalesce(top.ordinal, -1) + row_number() OVER (PARTITION BY n.account_id
                                                      ORDER BY n.visitor_id)
-FROM (SELECT DISTINCT b.account_id, b.visitor_id FROM analytics_batch b
-      WHERE NOT EXISTS (SELECT 1 FROM analytics_visitors v
-                        WHERE v.account_id = b.account_id AND v.visitor_id = b.visitor_id)
-     ) n
-LEFT JOIN LATERAL (SELECT max(v.ordinal) AS ordinal FROM analytics_visitors v
-                   WHERE v.account_id = n.account_id) top ON true
+FROM still_new n JOIN top ON top.account_id = n.account_id
 """
 
 _INSERT_EVENTS = """
@@ -83,9 +105,9 @@ INSERT INTO analytics_events (
     account_id, received_at, event_id, type, source, funnel_id, step_id, page_id,
     visitor_id, session_id, occurred_at, amount_cents, currency, order_id, ab_test_id,
     variant_id, properties, visitor_ordinal)
-SELECT b.account_id, b.received_at, b.event_id, b.type, b.source, b.funnel_id, b.step_id,
-       b.page_id, b.visitor_id, b.session_id, b.occurred_at, b.amount_cents, b.currency,
-       b.order_id, b.ab_test_id, b.variant_id, coalesce(b.properties, '{}'::jsonb), v.ordinal
+SELECT b.account_id, b.received_at, b.event_id, b.type, b.source, CAST(b.funnel_id AS uuid),
+       b.step_id, b.page_id, b.visitor_id, b.session_id, b.occurred_at, b.amount_cents,
+       b.currency, b.order_id, b.ab_test_id, b.variant_id, b.properties, v.ordinal
 FROM analytics_batch b
 JOIN analytics_visitors v ON v.account_id = b.account_id AND v.visitor_id = b.visitor_id
 ON CONFLICT (account_id, event_id, occurred_at) DO NOTHING
@@ -93,12 +115,19 @@ ON CONFLICT (account_id, event_id, occurred_at) DO NOTHING
 
 
 @dataclass(frozen=True)
-class EntryEvents:
-    """The events of one accepted request (a stream entry, or one server fact)."""
+class Entry:
+    """One accepted request's events as the stream entry holds them (text, unparsed)."""
 
-    account_id: uuid.UUID
-    received_at: datetime
-    events: Sequence[dict[str, Any]]
+    account_id: str
+    received_at: str
+    events_json: str
+
+    @classmethod
+    def of(
+        cls, account_id: uuid.UUID, received_at: datetime, events: list[dict[str, Any]]
+    ) -> Entry:
+        """An entry made here (a server fact), in the stream's format."""
+        return cls(str(account_id), received_at.isoformat(), json.dumps(events, default=str))
 
 
 @dataclass(frozen=True)
@@ -117,54 +146,51 @@ class Stored:
         )
 
 
-def _funnel_owners(session: Session, entries: Iterable[EntryEvents]) -> dict[str, str]:
-    """funnel id as sent -> its account id as text, for every funnel the batch names."""
-    named: dict[str, uuid.UUID] = {}
-    for entry in entries:
-        for event in entry.events:
-            raw = str(event.get("funnel_id"))
-            if raw not in named:
-                try:
-                    named[raw] = uuid.UUID(raw)
-                except ValueError:
-                    continue  # not a funnel: the event is dropped
-    owners = funnels.owners(session, set(named.values()))
-    return {raw: str(owners[fid]) for raw, fid in named.items() if fid in owners}
-
-
-def _rows(entries: Sequence[EntryEvents], owners: dict[str, str]) -> tuple[list[list[Any]], int]:
-    """COPY rows of the events whose funnel is their entry's account's; and how many were not."""
-    rows: list[list[Any]] = []
-    dropped = 0
-    for entry in entries:
-        account = str(entry.account_id)
-        received = entry.received_at.isoformat()
-        for event in entry.events:
-            if owners.get(str(event.get("funnel_id"))) != account:
-                dropped += 1
-                continue
-            row = [account, received, *(event.get(column) for column in EVENT_COLUMNS)]
-            row[4] = row[4] or "client"  # source
-            row.append(json.dumps(event.get("properties") or {}, separators=(",", ":")))
-            rows.append(row)
-    return rows, dropped
-
-
-def store(session: Session, entries: Sequence[EntryEvents]) -> Stored:
-    """Insert the entries' events in the caller's transaction (the caller commits)."""
-    rows, dropped = _rows(entries, _funnel_owners(session, entries))
-    if not rows:
-        return Stored(dropped=dropped)
-    session.execute(text(_TEMP_TABLE))
+def _copy_entries(session: Session, entries: Sequence[Entry]) -> int:
+    """COPY the entries in and expand them into analytics_batch; events expanded."""
+    for create in _TEMP_TABLES:
+        session.execute(text(create))
     driver = session.connection().connection.driver_connection
     assert driver is not None
-    copy_sql = f"COPY analytics_batch ({', '.join(COPY_COLUMNS)}) FROM STDIN"
+    copy_sql = "COPY analytics_entries (account_id, received_at, events) FROM STDIN"
     with driver.cursor() as cursor, cursor.copy(copy_sql) as copy:
-        for row in rows:
-            copy.write_row(row)
-    session.execute(text(_LOCK_NEW_VISITOR_ACCOUNTS))
-    session.execute(text(_NUMBER_NEW_VISITORS))
-    inserted = session.execute(text(_INSERT_EVENTS)).rowcount  # type: ignore[attr-defined]
-    # The rows go now, not at commit: a second batch in this transaction starts empty.
-    session.execute(text("TRUNCATE analytics_batch"))
-    return Stored(inserted, len(rows) - inserted, dropped)
+        for entry in entries:
+            copy.write_row((entry.account_id, entry.received_at, entry.events_json))
+    return int(session.execute(text(_EXPAND)).rowcount)  # type: ignore[attr-defined]
+
+
+def _drop_foreign(session: Session) -> int:
+    """Delete the batch's events whose funnel is not their account's; how many."""
+    pairs = session.execute(
+        text("SELECT DISTINCT account_id, funnel_id FROM analytics_batch")
+    ).all()
+    named: dict[str, uuid.UUID] = {}
+    for _, raw in pairs:
+        try:
+            named[raw] = uuid.UUID(raw)
+        except (TypeError, ValueError):
+            continue  # not a funnel id: its events go
+    owners = funnels.owners(session, set(named.values()))
+    ok = [(a, f) for a, f in pairs if f in named and owners.get(named[f]) == a]
+    if len(ok) == len(pairs):
+        return 0
+    result = session.execute(
+        text(_DROP_FOREIGN),
+        {"accounts": [str(a) for a, _ in ok], "funnels": [f for _, f in ok]},
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def store(session: Session, entries: Sequence[Entry]) -> Stored:
+    """Insert the entries' events in the caller's transaction (the caller commits)."""
+    if not entries:
+        return Stored()
+    expanded = _copy_entries(session, entries)
+    dropped = _drop_foreign(session)
+    if session.execute(text(_NEW_VISITORS)).rowcount:  # type: ignore[attr-defined]
+        session.execute(text(_LOCK_NEW_VISITOR_ACCOUNTS))
+        session.execute(text(_NUMBER_NEW_VISITORS))
+    inserted = int(session.execute(text(_INSERT_EVENTS)).rowcount)  # type: ignore[attr-defined]
+    # Emptied now, not at commit: a second batch in this transaction starts clean.
+    session.execute(text("TRUNCATE analytics_entries, analytics_batch, analytics_new_visitors"))
+    return Stored(inserted, expanded - dropped - inserted, dropped)

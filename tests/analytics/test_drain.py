@@ -145,7 +145,7 @@ def test_concurrent_batches_number_new_visitors_without_collisions(tenant: Any) 
         start.wait()
         try:
             with unit_of_work() as session:
-                store.store(session, [store.EntryEvents(tenant.account_id, utcnow(), events)])
+                store.store(session, [store.Entry.of(tenant.account_id, utcnow(), events)])
         except BaseException as exc:
             errors.append(exc)
 

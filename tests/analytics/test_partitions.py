@@ -19,7 +19,7 @@ from workers.tasks.analytics import maintain_partitions
 def _store_at(account: Any, funnel: Any, event_id: str, when: datetime) -> None:
     with unit_of_work() as session:
         batch = [event(funnel, event_id, occurred_at=when)]
-        assert store.store(session, [store.EntryEvents(account, utcnow(), batch)]).inserted == 1
+        assert store.store(session, [store.Entry.of(account, utcnow(), batch)]).inserted == 1
 
 
 def _where(account: Any, event_id: str) -> str:
@@ -71,7 +71,7 @@ def test_a_month_made_late_takes_its_rows_out_of_the_default_partition(tenant: A
     assert _where(tenant.account_id, "after") == name
     with unit_of_work() as session:
         again = [event(funnel, "late-inside", occurred_at=inside)]
-        assert store.store(session, [store.EntryEvents(tenant.account_id, utcnow(), again)]) == (
+        assert store.store(session, [store.Entry.of(tenant.account_id, utcnow(), again)]) == (
             store.Stored(duplicates=1)
         )
     assert stored(tenant.account_id)["late-inside"] == 1
