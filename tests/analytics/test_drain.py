@@ -4,11 +4,13 @@ happens between the read and the acknowledgement."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from typing import Any
 
 import pytest
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 from domain.analytics import drain, store, stream
 from domain.shared.db import unit_of_work, utcnow
@@ -160,3 +162,45 @@ def test_concurrent_batches_number_new_visitors_without_collisions(tenant: Any) 
     assert len(numbers) == 4 * 50 + 10
     assert sorted(numbers.values()) == list(range(4 * 50 + 10))
     assert len(stored(tenant.account_id)) == 4 * 60
+
+
+def _gauges(client: Any) -> dict[str, float]:
+    """The drain's gauges in a /metrics scrape."""
+    r = client.get("/metrics")
+    assert r.status_code == 200, r.text
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(r.text)
+        for sample in family.samples
+        if sample.name.startswith("funnels_analytics_drain_")
+        or (
+            sample.name == "funnels_metrics_source_up"
+            and sample.labels["source"] == "analytics_stream"
+        )
+    }
+
+
+def test_metrics_show_the_backlog_until_it_is_drained(
+    r: redis.Redis, client: Any, tenant: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    funnel = make_funnel(tenant.account_id)
+    first = send(r, tenant.account_id, [event(funnel, "m1")], at=utcnow())
+    send(r, tenant.account_id, [event(funnel, "m2")])
+    r.xreadgroup(stream.GROUP, "metrics-reader", {stream.STREAM_KEY: ">"}, 1)
+    # The oldest entry's age comes from its id (Redis' clock at XADD).
+    time.sleep(0.05)
+    gauges = _gauges(client)
+    assert gauges["funnels_analytics_drain_backlog_entries"] == 2
+    assert gauges["funnels_analytics_drain_pending_entries"] == 1
+    added = int(first.split("-")[0]) / 1000
+    assert 0 < gauges["funnels_analytics_drain_oldest_entry_age_seconds"] <= time.time() - added + 1
+    assert gauges["funnels_metrics_source_up"] == 1
+
+    monkeypatch.setattr(get_settings(), "analytics_drain_claim_idle_seconds", 0.001)
+    _drain(r)
+    assert _gauges(client) == {
+        "funnels_analytics_drain_backlog_entries": 0,
+        "funnels_analytics_drain_pending_entries": 0,
+        "funnels_analytics_drain_oldest_entry_age_seconds": 0,
+        "funnels_metrics_source_up": 1,
+    }
