@@ -26,52 +26,48 @@ from sqlalchemy.orm import Session
 from domain.funnels import service as funnels
 
 # ON COMMIT DELETE ROWS: the tables live as long as the pooled connection, empty between
-# transactions, so a batch costs no CREATE. funnel_id stays text until it is checked.
+# transactions, so a batch costs no CREATE.
 _TEMP_TABLES = (
     """
 CREATE TEMP TABLE IF NOT EXISTS analytics_entries (
-    account_id uuid NOT NULL, received_at timestamptz NOT NULL, events json NOT NULL
+    account_id uuid NOT NULL, received_at timestamptz NOT NULL,
+    events jsonb STORAGE EXTERNAL NOT NULL
 ) ON COMMIT DELETE ROWS""",
     """
-CREATE TEMP TABLE IF NOT EXISTS analytics_batch (
-    account_id uuid NOT NULL, received_at timestamptz NOT NULL,
-    event_id text, type text, source text, funnel_id text, step_id uuid, page_id uuid,
-    visitor_id text, session_id text, occurred_at timestamptz, amount_cents bigint,
-    currency text, order_id uuid, ab_test_id uuid, variant_id uuid, properties jsonb
-) ON COMMIT DELETE ROWS""",
+CREATE TEMP TABLE IF NOT EXISTS analytics_funnels_ok (account_id uuid, funnel_id text)
+    ON COMMIT DELETE ROWS""",
     """
 CREATE TEMP TABLE IF NOT EXISTS analytics_new_visitors (account_id uuid, visitor_id text)
     ON COMMIT DELETE ROWS""",
 )
 
-_EXPAND = """
-INSERT INTO analytics_batch
-SELECT e.account_id, e.received_at, r.event_id, r.type, coalesce(r.source, 'client'),
-       r.funnel_id, r.step_id, r.page_id, r.visitor_id, r.session_id, r.occurred_at,
-       r.amount_cents, r.currency, r.order_id, r.ab_test_id, r.variant_id,
-       coalesce(r.properties, '{}'::jsonb)
-FROM analytics_entries e,
-     json_to_recordset(e.events) AS r(
-        event_id text, source text, type text, funnel_id text, step_id uuid, page_id uuid,
-        visitor_id text, session_id text, occurred_at timestamptz, amount_cents bigint,
-        currency text, order_id uuid, ab_test_id uuid, variant_id uuid, properties jsonb)
-"""
+# Visitors are looked up by primary key per event (LIMIT 1 keeps each lookup a parameterized
+# index scan): a hash join would read every visitor of a large account for each batch.
 
-# Drops every event whose (account, funnel as sent) is not among the pairs checked.
-_DROP_FOREIGN = """
-DELETE FROM analytics_batch b
-WHERE NOT EXISTS (
-    SELECT 1 FROM unnest(CAST(:accounts AS uuid[]), CAST(:funnels AS text[])) ok(a, f)
-    WHERE ok.a = b.account_id AND ok.f = b.funnel_id)
+# Events per (account, funnel as sent): what the funnel check needs.
+_FUNNELS_NAMED = """
+SELECT e.account_id, r.funnel_id, count(*)
+FROM analytics_entries e CROSS JOIN LATERAL jsonb_to_recordset(e.events) AS r(funnel_id text)
+GROUP BY e.account_id, r.funnel_id
 """
-
+_FUNNELS_OK = """
+INSERT INTO analytics_funnels_ok
+SELECT * FROM unnest(CAST(:accounts AS uuid[]), CAST(:funnels AS text[]))
+"""
 # Accounts with visitors not numbered yet, locked in one order (no deadlock between two
 # drains): ordinals are max + 1, 2, ... per account, so two drains must not both take them.
 _NEW_VISITORS = """
 INSERT INTO analytics_new_visitors
-SELECT DISTINCT b.account_id, b.visitor_id FROM analytics_batch b
-WHERE NOT EXISTS (SELECT 1 FROM analytics_visitors v
-                  WHERE v.account_id = b.account_id AND v.visitor_id = b.visitor_id)
+SELECT b.account_id, b.visitor_id
+FROM (SELECT DISTINCT e.account_id, r.visitor_id
+      FROM analytics_entries e
+      CROSS JOIN LATERAL jsonb_to_recordset(e.events) AS r(funnel_id text, visitor_id text)
+      JOIN analytics_funnels_ok ok
+        ON ok.account_id = e.account_id AND ok.funnel_id = r.funnel_id) b
+LEFT JOIN LATERAL (SELECT v.ordinal FROM analytics_visitors v
+                   WHERE v.account_id = b.account_id AND v.visitor_id = b.visitor_id
+                   LIMIT 1) v ON true
+WHERE v.ordinal IS NULL
 """
 _LOCK_NEW_VISITOR_ACCOUNTS = """
 SELECT pg_advisory_xact_lock(k) FROM (
@@ -86,8 +82,10 @@ SELECT pg_advisory_xact_lock(k) FROM (
 _NUMBER_NEW_VISITORS = """
 WITH still_new AS MATERIALIZED (
     SELECT n.account_id, n.visitor_id FROM analytics_new_visitors n
-    WHERE NOT EXISTS (SELECT 1 FROM analytics_visitors v
-                      WHERE v.account_id = n.account_id AND v.visitor_id = n.visitor_id)
+    LEFT JOIN LATERAL (SELECT v.ordinal FROM analytics_visitors v
+                       WHERE v.account_id = n.account_id AND v.visitor_id = n.visitor_id LIMIT 1) v
+        ON true
+    WHERE v.ordinal IS NULL
 ), top AS MATERIALIZED (
     SELECT a.account_id, (SELECT max(v.ordinal) FROM analytics_visitors v
                           WHERE v.account_id = a.account_id) AS ordinal
@@ -100,16 +98,24 @@ SELECT n.account_id, n.visitor_id,
 FROM still_new n JOIN top ON top.account_id = n.account_id
 """
 
+# Only the events whose funnel is their account's (analytics_funnels_ok) are read.
 _INSERT_EVENTS = """
 INSERT INTO analytics_events (
     account_id, received_at, event_id, type, source, funnel_id, step_id, page_id,
     visitor_id, session_id, occurred_at, amount_cents, currency, order_id, ab_test_id,
     variant_id, properties, visitor_ordinal)
-SELECT b.account_id, b.received_at, b.event_id, b.type, b.source, CAST(b.funnel_id AS uuid),
-       b.step_id, b.page_id, b.visitor_id, b.session_id, b.occurred_at, b.amount_cents,
-       b.currency, b.order_id, b.ab_test_id, b.variant_id, b.properties, v.ordinal
-FROM analytics_batch b
-JOIN analytics_visitors v ON v.account_id = b.account_id AND v.visitor_id = b.visitor_id
+SELECT e.account_id, e.received_at, r.event_id, r.type, coalesce(r.source, 'client'),
+       CAST(r.funnel_id AS uuid), r.step_id, r.page_id, r.visitor_id, r.session_id,
+       r.occurred_at, r.amount_cents, r.currency, r.order_id, r.ab_test_id, r.variant_id,
+       coalesce(r.properties, '{}'::jsonb), v.ordinal
+FROM analytics_entries e
+CROSS JOIN LATERAL jsonb_to_recordset(e.events) AS r(
+    event_id text, type text, source text, funnel_id text, step_id uuid, page_id uuid,
+    visitor_id text, session_id text, occurred_at timestamptz, amount_cents bigint,
+    currency text, order_id uuid, ab_test_id uuid, variant_id uuid, properties jsonb)
+JOIN analytics_funnels_ok ok ON ok.account_id = e.account_id AND ok.funnel_id = r.funnel_id
+CROSS JOIN LATERAL (SELECT v.ordinal FROM analytics_visitors v
+                    WHERE v.account_id = e.account_id AND v.visitor_id = r.visitor_id LIMIT 1) v
 ON CONFLICT (account_id, event_id, occurred_at) DO NOTHING
 """
 
@@ -146,8 +152,8 @@ class Stored:
         )
 
 
-def _copy_entries(session: Session, entries: Sequence[Entry]) -> int:
-    """COPY the entries in and expand them into analytics_batch; events expanded."""
+def _copy_entries(session: Session, entries: Sequence[Entry]) -> None:
+    """COPY the entries into analytics_entries."""
     for create in _TEMP_TABLES:
         session.execute(text(create))
     driver = session.connection().connection.driver_connection
@@ -156,41 +162,39 @@ def _copy_entries(session: Session, entries: Sequence[Entry]) -> int:
     with driver.cursor() as cursor, cursor.copy(copy_sql) as copy:
         for entry in entries:
             copy.write_row((entry.account_id, entry.received_at, entry.events_json))
-    return int(session.execute(text(_EXPAND)).rowcount)  # type: ignore[attr-defined]
 
 
-def _drop_foreign(session: Session) -> int:
-    """Delete the batch's events whose funnel is not their account's; how many."""
-    pairs = session.execute(
-        text("SELECT DISTINCT account_id, funnel_id FROM analytics_batch")
-    ).all()
+def _check_funnels(session: Session) -> tuple[int, int]:
+    """Keep the (account, funnel) pairs whose funnel is the account's: (events, dropped)."""
+    counts = session.execute(text(_FUNNELS_NAMED)).all()
     named: dict[str, uuid.UUID] = {}
-    for _, raw in pairs:
+    for _, raw, _ in counts:
         try:
             named[raw] = uuid.UUID(raw)
         except (TypeError, ValueError):
             continue  # not a funnel id: its events go
     owners = funnels.owners(session, set(named.values()))
-    ok = [(a, f) for a, f in pairs if f in named and owners.get(named[f]) == a]
-    if len(ok) == len(pairs):
-        return 0
-    result = session.execute(
-        text(_DROP_FOREIGN),
-        {"accounts": [str(a) for a, _ in ok], "funnels": [f for _, f in ok]},
+    ok = [(a, f) for a, f, _ in counts if f in named and owners.get(named[f]) == a]
+    session.execute(
+        text(_FUNNELS_OK), {"accounts": [str(a) for a, _ in ok], "funnels": [f for _, f in ok]}
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    kept = set(ok)
+    events = sum(n for _, _, n in counts)
+    return events, sum(n for a, f, n in counts if (a, f) not in kept)
 
 
 def store(session: Session, entries: Sequence[Entry]) -> Stored:
     """Insert the entries' events in the caller's transaction (the caller commits)."""
     if not entries:
         return Stored()
-    expanded = _copy_entries(session, entries)
-    dropped = _drop_foreign(session)
+    _copy_entries(session, entries)
+    events, dropped = _check_funnels(session)
     if session.execute(text(_NEW_VISITORS)).rowcount:  # type: ignore[attr-defined]
         session.execute(text(_LOCK_NEW_VISITOR_ACCOUNTS))
         session.execute(text(_NUMBER_NEW_VISITORS))
     inserted = int(session.execute(text(_INSERT_EVENTS)).rowcount)  # type: ignore[attr-defined]
     # Emptied now, not at commit: a second batch in this transaction starts clean.
-    session.execute(text("TRUNCATE analytics_entries, analytics_batch, analytics_new_visitors"))
-    return Stored(inserted, expanded - dropped - inserted, dropped)
+    session.execute(
+        text("TRUNCATE analytics_entries, analytics_funnels_ok, analytics_new_visitors")
+    )
+    return Stored(inserted, events - dropped - inserted, dropped)
