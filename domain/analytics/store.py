@@ -152,6 +152,10 @@ class Stored:
         )
 
 
+# Set on a session once it stored a batch (its temporary tables are emptied at commit).
+_USED = "analytics.store.used"
+
+
 def _copy_entries(session: Session, entries: Sequence[Entry]) -> None:
     """COPY the entries into analytics_entries."""
     for create in _TEMP_TABLES:
@@ -187,14 +191,15 @@ def store(session: Session, entries: Sequence[Entry]) -> Stored:
     """Insert the entries' events in the caller's transaction (the caller commits)."""
     if not entries:
         return Stored()
+    if session.info.get(_USED):  # a second batch in one transaction starts clean
+        session.execute(
+            text("TRUNCATE analytics_entries, analytics_funnels_ok, analytics_new_visitors")
+        )
+    session.info[_USED] = True
     _copy_entries(session, entries)
     events, dropped = _check_funnels(session)
     if session.execute(text(_NEW_VISITORS)).rowcount:  # type: ignore[attr-defined]
         session.execute(text(_LOCK_NEW_VISITOR_ACCOUNTS))
         session.execute(text(_NUMBER_NEW_VISITORS))
     inserted = int(session.execute(text(_INSERT_EVENTS)).rowcount)  # type: ignore[attr-defined]
-    # Emptied now, not at commit: a second batch in this transaction starts clean.
-    session.execute(
-        text("TRUNCATE analytics_entries, analytics_funnels_ok, analytics_new_visitors")
-    )
     return Stored(inserted, events - dropped - inserted, dropped)

@@ -204,3 +204,16 @@ def test_metrics_show_the_backlog_until_it_is_drained(
         "funnels_analytics_drain_oldest_entry_age_seconds": 0,
         "funnels_metrics_source_up": 1,
     }
+
+
+def test_two_batches_in_one_transaction_are_counted_apart(tenant: Any) -> None:
+    funnel = make_funnel(tenant.account_id)
+    with unit_of_work() as session:
+        first = store.store(
+            session, [store.Entry.of(tenant.account_id, utcnow(), [event(funnel, "x1")])]
+        )
+        second = store.store(
+            session, [store.Entry.of(tenant.account_id, utcnow(), [event(funnel, "x2")])]
+        )
+    assert first == second == store.Stored(inserted=1)
+    assert stored(tenant.account_id) == {"x1": 1, "x2": 1}
