@@ -185,9 +185,21 @@ class RunResult:
         }
 
 
-def drain_batch(r: redis.Redis, consumer: str) -> tuple[int, store.Stored]:
-    """Read, store and acknowledge one batch: (entries read, what was stored)."""
-    entries = _read(r, consumer)
+def _own_pending(r: redis.Redis, consumer: str) -> list[StreamEntry]:
+    """Entries this consumer read and did not acknowledge: an earlier run of this process
+    failed (the database was down); they are taken again at once, not after the claim wait."""
+    answer: Any = with_group(
+        r,
+        lambda: r.xreadgroup(stream.GROUP, consumer, {stream.STREAM_KEY: "0"}, MAX_READ_COUNT),
+    )
+    return list(answer[0][1]) if answer else []
+
+
+def drain_batch(
+    r: redis.Redis, consumer: str, entries: list[StreamEntry] | None = None
+) -> tuple[int, store.Stored]:
+    """Read (unless given), store and acknowledge one batch: (entries, what was stored)."""
+    entries = entries if entries is not None else _read(r, consumer)
     if not entries:
         return 0, store.Stored()
     try:
@@ -205,8 +217,10 @@ def run(r: redis.Redis, consumer: str, *, seconds: float) -> RunResult:
     result = RunResult()
     deadline = time.monotonic() + seconds
     forget_idle_consumers(r, keep=consumer)
+    retry = _own_pending(r, consumer)
     while time.monotonic() < deadline:
-        count, stored = drain_batch(r, consumer)
+        count, stored = drain_batch(r, consumer, retry) if retry else drain_batch(r, consumer)
+        retry = []
         if not count:
             result.caught_up = True
             break

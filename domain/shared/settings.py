@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     # Analytics drain and partitions (domain/analytics/drain.py, partitions.py; docs/analytics.md):
     # events per drain transaction, how long one drain task goes on while there is a backlog,
     # when another consumer's pending entries are taken over, and months of raw events kept.
-    analytics_drain_batch_events: int = Field(default=5000, gt=0, le=100_000)
+    analytics_drain_batch_events: int = Field(default=20_000, gt=0, le=100_000)
     analytics_drain_run_seconds: float = Field(default=20.0, gt=0)
     analytics_drain_claim_idle_seconds: float = Field(default=60.0, gt=0)
     analytics_events_retention_months: int = Field(default=13, ge=1)

@@ -217,3 +217,16 @@ def test_two_batches_in_one_transaction_are_counted_apart(tenant: Any) -> None:
         )
     assert first == second == store.Stored(inserted=1)
     assert stored(tenant.account_id) == {"x1": 1, "x2": 1}
+
+
+def test_a_run_takes_its_own_unacknowledged_entries_again_at_once(
+    r: redis.Redis, tenant: Any
+) -> None:
+    funnel = make_funnel(tenant.account_id)
+    send(r, tenant.account_id, [event(funnel, "own")])
+    # An earlier run of this process read the entry and failed (the database was down).
+    r.xreadgroup(stream.GROUP, "this-process", {stream.STREAM_KEY: ">"}, 10)
+    assert _drain(r, "another-process").entries == 0  # not idle long enough to be claimed
+    assert _drain(r, "this-process").stored.inserted == 1
+    assert stored(tenant.account_id) == {"own": 1}
+    assert r.xpending(stream.STREAM_KEY, stream.GROUP)["pending"] == 0
