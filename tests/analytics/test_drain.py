@@ -12,10 +12,15 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
+from beat_schedule import BEAT_SCHEDULE
+from devtools.embedded import free_port
 from domain.analytics import drain, store, stream
+from domain.analytics.task_names import DRAIN
+from domain.jobs.queues import queue_for
 from domain.shared.db import unit_of_work, utcnow
 from domain.shared.settings import get_settings
 from tests.support.drain import event, make_funnel, ordinals, send, stored
+from workers.tasks.analytics import drain as drain_task
 
 
 @pytest.fixture
@@ -230,3 +235,26 @@ def test_a_run_takes_its_own_unacknowledged_entries_again_at_once(
     assert _drain(r, "this-process").stored.inserted == 1
     assert stored(tenant.account_id) == {"own": 1}
     assert r.xpending(stream.STREAM_KEY, stream.GROUP)["pending"] == 0
+
+
+def test_beat_runs_the_drain_task_every_second_on_the_analytics_queue(
+    r: redis.Redis, tenant: Any
+) -> None:
+    assert BEAT_SCHEDULE["analytics-drain"]["task"] == DRAIN
+    assert BEAT_SCHEDULE["analytics-drain"]["schedule"] == 1.0
+    assert queue_for(DRAIN) == "analytics"
+    funnel = make_funnel(tenant.account_id)
+    send(r, tenant.account_id, [event(funnel, "by-task")])
+    result = drain_task.apply()
+    assert result.successful(), result.traceback
+    assert result.result["inserted"] == 1
+    assert result.result["caught_up"] is True
+    assert stored(tenant.account_id) == {"by-task": 1}
+
+
+def test_the_drain_task_ends_quietly_while_redis_is_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    down = redis.Redis(port=free_port(), socket_connect_timeout=0.5, decode_responses=True)
+    monkeypatch.setattr(drain, "client", lambda: down)
+    result = drain_task.apply()
+    assert result.successful(), result.traceback
+    assert result.result == {"error": "redis unavailable"}
