@@ -122,7 +122,7 @@ def _read(r: redis.Redis, consumer: str) -> list[StreamEntry]:
         got: list[StreamEntry] = list(answer[0][1]) if answer else []
         entries.extend(got)
         # An estimate (the events stay JSON text): one "event_id" key per event.
-        events += sum(fields["events"].count('"event_id"') for _, fields in got if fields)
+        events += sum(fields.get("events", "").count('"event_id"') for _, fields in got if fields)
         if len(got) < count:
             break
         per_entry = max(1, events // len(entries))

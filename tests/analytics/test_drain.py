@@ -130,13 +130,14 @@ def test_a_bad_entry_is_dead_lettered_and_the_rest_of_its_batch_stored(
     send(r, tenant.account_id, [event(funnel, "before")])
     bad = send(r, tenant.account_id, [{**event(funnel, "bad-time"), "occurred_at": "no time"}])
     r.xadd(stream.STREAM_KEY, {"account_id": "nonsense", "events": "[]", "received_at": "x"})
+    r.xadd(stream.STREAM_KEY, {"account_id": str(tenant.account_id)})  # no events at all
     send(r, tenant.account_id, [event(funnel, "after")])
     _drain(r)
 
     assert stored(tenant.account_id) == {"before": 1, "after": 1}
     dead = r.xrange(drain.DEAD_LETTER_KEY)
     assert [fields["entry_id"] for _, fields in dead][:1] == [bad]
-    assert len(dead) == 2
+    assert len(dead) == 3
     assert r.xlen(stream.STREAM_KEY) == 0
 
 
