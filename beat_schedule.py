@@ -37,4 +37,16 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 3600.0,
         "options": {"expires": 600},
     },
+    # Analytics (docs/analytics.md): a drain every second, each going on for up to
+    # ANALYTICS_DRAIN_RUN_SECONDS while there is a backlog (overlapping runs share it).
+    "analytics-drain": {
+        "task": "analytics.drain",
+        "schedule": 1.0,
+        "options": {"expires": 5},
+    },
+    "analytics-partitions": {
+        "task": "analytics.maintain_partitions",
+        "schedule": 3600.0,
+        "options": {"expires": 600},
+    },
 }

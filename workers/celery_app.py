@@ -54,6 +54,7 @@ def create_celery(broker_url: str | None = None) -> Celery:
             "workers.tasks.retention",
             "workers.tasks.events",
             "workers.tasks.integrations",
+            "workers.tasks.analytics",
         ],
     )
     return app

@@ -2,7 +2,8 @@
 
 A context that reads the feed keeps its handlers in its own module, registered with
 `feed.consumer(...)`, and that module is imported here, so every worker and the metrics
-see the same consumers. None yet: analytics and webhooks add theirs.
+see the same consumers.
 """
 
+import domain.analytics.consumers
 import domain.integrations.feed  # noqa: F401 - new opt-ins and buyers to the email providers

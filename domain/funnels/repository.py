@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -23,6 +23,14 @@ def get(
         # populate_existing: a copy loaded earlier in this session must not hide a newer version.
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return session.scalar(stmt)
+
+
+def owners(session: Session, funnel_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    """funnel id -> account id of the existing funnels among funnel_ids."""
+    if not funnel_ids:
+        return {}
+    stmt = select(Funnel.id, Funnel.account_id).where(Funnel.id.in_(list(funnel_ids)))
+    return {funnel_id: account_id for funnel_id, account_id in session.execute(stmt)}
 
 
 def list_funnels(

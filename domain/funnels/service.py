@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,11 @@ def get(session: Session, *, account_id: uuid.UUID, funnel_id: uuid.UUID) -> Fun
     if funnel is None:
         raise NotFound("Funnel not found")
     return funnel
+
+
+def owners(session: Session, funnel_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    """The account of each existing funnel among funnel_ids (one query; unknown ids absent)."""
+    return repo.owners(session, funnel_ids)
 
 
 def steps(session: Session, funnel: Funnel) -> list[FunnelStep]:

@@ -60,6 +60,9 @@ class OrderPaid(OrderFacts):
     step_id: uuid.UUID | None = Field(description="the order-form step that took the order")
     amount_cents: Cents = Field(description="what the main charge captured")
     currency: Currency
+    bump_count: int = Field(
+        default=0, ge=0, description="order bumps the order had when it was paid"
+    )
 
 
 class OrderPaymentFailed(OrderFacts):

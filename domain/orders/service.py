@@ -298,6 +298,7 @@ def _apply_intent(
             step_id=str(order.step_id) if order.step_id else None,
             amount_cents=intent.amount_received,
             currency=order.currency,
+            bump_count=len(repo.bump_product_ids(session, order.id)),
         )
     elif intent.status == "canceled":
         order.status, charge.status, order.cancelled_at = "cancelled", "cancelled", now

@@ -121,6 +121,13 @@ class Settings(BaseSettings):
     visitor_session_idle_minutes: int = Field(default=30, gt=0)
     visitor_cookie_days: int = Field(default=365, gt=0)
     rate_limit_optin: str = "5/minute;50/day"
+    # Analytics drain and partitions (domain/analytics/drain.py, partitions.py; docs/analytics.md):
+    # events per drain transaction, how long one drain task goes on while there is a backlog,
+    # when another consumer's pending entries are taken over, and months of raw events kept.
+    analytics_drain_batch_events: int = Field(default=20_000, gt=0, le=100_000)
+    analytics_drain_run_seconds: float = Field(default=20.0, gt=0)
+    analytics_drain_claim_idle_seconds: float = Field(default=60.0, gt=0)
+    analytics_events_retention_months: int = Field(default=13, ge=1)
 
     # /metrics: when set, scrapes need `Authorization: Bearer <token>`; unset in
     # production, /metrics is a 404 (never open to the internet by accident).

@@ -132,6 +132,7 @@ def test_a_dict_payload_is_stored_as_its_models_json(db: Any, tenant: Any) -> No
         "currency": "USD",
         "visitor_id": None,  # defaults are stored too: a consumer reads every field
         "session_id": None,
+        "bump_count": 0,
     }
     assert catalogue.parse("order.paid", stored) == OrderPaid.model_validate(payload)
 
