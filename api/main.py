@@ -22,6 +22,7 @@ from api.routes import (
     page_assets,
     pages,
     products,
+    webhooks,
 )
 from domain.shared.settings import get_settings
 from workers import publisher
@@ -53,6 +54,7 @@ def create_app() -> FastAPI:
         page_assets.router,
         page_assets.media_router,
         orders.router,
+        webhooks.router,
     ):
         app.include_router(router)
     errors.install(app)

@@ -21,6 +21,7 @@ from sqlalchemy import event
 
 from api.deps import SettingsDep
 from domain.events import metrics as event_metrics
+from domain.integrations.webhooks import metrics as webhook_metrics
 from domain.jobs import metrics as job_metrics
 from domain.orders import metrics as order_metrics
 from domain.shared.db import unit_of_work
@@ -45,6 +46,7 @@ def gauge_sources() -> list[Gauge]:
         *job_metrics.GAUGES,
         *order_metrics.GAUGES,
         *event_metrics.GAUGES,
+        *webhook_metrics.GAUGES,
     ]
 
 

@@ -4,6 +4,7 @@ from domain.accounts.models import Account, ApiKey, AuthSession, RefreshToken, U
 from domain.contacts.models import Contact
 from domain.events.models import EventConsumer
 from domain.funnels.models import Funnel, FunnelStep, FunnelTemplate, FunnelVersion
+from domain.integrations.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
 from domain.jobs.models import Job, OutboxMessage
 from domain.orders.models import (
     Dispute,
@@ -52,4 +53,7 @@ __all__ = [
     "Refund",
     "StripeEvent",
     "User",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
 ]

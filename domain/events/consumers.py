@@ -2,5 +2,7 @@
 
 A context that reads the feed keeps its handlers in its own module, registered with
 `feed.consumer(...)`, and that module is imported here, so every worker and the metrics
-see the same consumers. None yet: analytics and webhooks add theirs.
+see the same consumers.
 """
+
+import domain.integrations.webhooks.consumer  # noqa: F401 - webhooks.deliveries

@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, and_, delete, select
 from sqlalchemy.orm import Session
 
 from domain.accounts.models import RefreshToken
+from domain.integrations.webhooks.models import WebhookAttempt, WebhookDelivery
 from domain.jobs.models import JOB_STATUSES, Job, OutboxMessage
 from domain.orders.models import StripeEvent
 from domain.shared.idempotency import IdempotencyRecord
@@ -79,10 +80,34 @@ def rules(settings: Settings, now: datetime) -> dict[str, Rule]:
         "idempotency_keys": Rule(
             IdempotencyRecord, IdempotencyRecord.expires_at, IdempotencyRecord.expires_at <= now
         ),
+        # Finished webhook deliveries (their attempts go with them); a pending one is still
+        # work, whatever its age. Attempts are trimmed by age on their own too (a delivery
+        # redelivered for months would otherwise keep every try).
+        "webhook_deliveries": Rule(
+            WebhookDelivery,
+            WebhookDelivery.created_at,
+            and_(
+                WebhookDelivery.status.in_(("succeeded", "failed")),
+                WebhookDelivery.created_at < days(settings.webhook_deliveries_retention_days),
+            ),
+        ),
+        "webhook_attempts": Rule(
+            WebhookAttempt,
+            WebhookAttempt.attempted_at,
+            WebhookAttempt.attempted_at < days(settings.webhook_deliveries_retention_days),
+        ),
     }
 
 
-TABLES = ("outbox_messages", "stripe_events", "jobs", "refresh_tokens", "idempotency_keys")
+TABLES = (
+    "outbox_messages",
+    "stripe_events",
+    "jobs",
+    "refresh_tokens",
+    "idempotency_keys",
+    "webhook_deliveries",
+    "webhook_attempts",
+)
 
 
 def delete_batch(session: Session, rule: Rule, *, limit: int) -> int:

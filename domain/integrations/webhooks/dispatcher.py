@@ -1,0 +1,178 @@
+"""The async sender: claims due deliveries and sends many at once inside one worker process.
+
+One loop keeps up to WEBHOOK_CONCURRENCY attempts in flight, at most
+WEBHOOK_ENDPOINT_CONCURRENCY per endpoint: a claim skips endpoints already at their limit,
+so a slow or dead endpoint holds its own slots for up to WEBHOOK_TIMEOUT_SECONDS and no
+others. Finished attempts are recorded in one transaction per turn of the loop. The
+database calls run in threads (the ORM is synchronous); the HTTP calls go through the
+guarded async client (checked addresses only, no redirects).
+
+A claim moves the delivery's due time forward by a lease longer than an attempt can take:
+a worker killed mid-attempt leaves the delivery due again when the lease ends, with the
+same `webhook-id`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import httpx
+
+from domain.integrations.webhooks import deliveries
+from domain.integrations.webhooks import repository as repo
+from domain.integrations.webhooks.client import guarded_async_client
+from domain.integrations.webhooks.deliveries import Outcome
+from domain.integrations.webhooks.repository import Claimed
+from domain.integrations.webhooks.signing import active_secrets, signature_headers
+from domain.shared.db import unit_of_work, utcnow
+from domain.shared.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+EXCERPT_BYTES = 500
+# How often the loop looks for newly due work while attempts are in flight.
+POLL_SECONDS = 0.2
+
+
+def lease_seconds() -> float:
+    """How long a claim holds a delivery: longer than any attempt can take."""
+    return get_settings().webhook_timeout_seconds * 2 + 5
+
+
+def _claim(free: int, per_endpoint: Counter[uuid.UUID]) -> list[Claimed]:
+    """Claim up to `free` due deliveries, within each endpoint's remaining allowance."""
+    limit = get_settings().webhook_endpoint_concurrency
+    saturated = {w for w, n in per_endpoint.items() if n >= limit}
+    with unit_of_work() as session:
+        now = utcnow()
+        candidates = repo.due_candidates(session, now=now, per_endpoint=limit, skip=saturated)
+        taken: Counter[uuid.UUID] = Counter()
+        ids: list[uuid.UUID] = []
+        for delivery_id, webhook_id in candidates:
+            if len(ids) >= free:
+                break
+            if per_endpoint[webhook_id] + taken[webhook_id] < limit:
+                taken[webhook_id] += 1
+                ids.append(delivery_id)
+        return repo.claim(
+            session, ids, now=now, lease_until=now + timedelta(seconds=lease_seconds())
+        )
+
+
+def _record(outcomes: list[Outcome]) -> None:
+    with unit_of_work() as session:
+        deliveries.record(session, outcomes, utcnow())
+
+
+async def _read_excerpt(response: httpx.Response) -> str:
+    """The first bytes of the answer, as text (the rest is never read)."""
+    chunk = b""
+    async for part in response.aiter_raw():
+        chunk += part
+        if len(chunk) >= EXCERPT_BYTES:
+            break
+    return chunk[:EXCERPT_BYTES].decode("utf-8", errors="replace")
+
+
+async def send(client: httpx.AsyncClient, claimed: Claimed) -> Outcome:
+    """One attempt: sign with every active secret, POST, note the answer or the error."""
+    attempted_at = utcnow()
+    secrets = active_secrets(
+        claimed.secret, claimed.previous_secret, claimed.secret_rotated_at, attempted_at
+    )
+    headers = signature_headers(
+        message_id=deliveries.message_id(claimed.id),
+        body=claimed.body,
+        secrets=secrets,
+        timestamp=attempted_at,
+    )
+    headers["content-type"] = "application/json"
+    headers["user-agent"] = "funnels-webhooks/1"
+    started = time.monotonic()
+    common = functools.partial(
+        Outcome, delivery_id=claimed.id, webhook_id=claimed.webhook_id, attempted_at=attempted_at
+    )
+    try:
+        request = client.build_request("POST", claimed.url, content=claimed.body, headers=headers)
+        response = await client.send(request, stream=True)
+        try:
+            excerpt = await _read_excerpt(response)
+        finally:
+            await response.aclose()
+    except (httpx.HTTPError, OSError) as exc:
+        elapsed = int((time.monotonic() - started) * 1000)
+        return common(duration_ms=elapsed, error=f"{type(exc).__name__}: {exc}"[:500])
+    elapsed = int((time.monotonic() - started) * 1000)
+    return common(
+        duration_ms=elapsed,
+        status_code=response.status_code,
+        excerpt=excerpt or None,
+        retry_after=deliveries.retry_after_seconds(response.headers.get("retry-after"), utcnow()),
+    )
+
+
+@dataclass
+class Run:
+    """What one dispatcher run did."""
+
+    sent: int = 0
+    succeeded: int = 0
+    claims: int = 0
+    recorded_batches: int = 0
+    endpoints: set[uuid.UUID] = field(default_factory=set)
+
+
+async def run(*, budget_seconds: float = 50.0, client: httpx.AsyncClient | None = None) -> Run:
+    """Send what is due until nothing is due and nothing in flight, or the budget is spent."""
+    settings = get_settings()
+    own_client = client is None
+    client = client or guarded_async_client(timeout=settings.webhook_timeout_seconds)
+    deadline = time.monotonic() + budget_seconds
+    inflight: dict[asyncio.Task[Outcome], uuid.UUID] = {}
+    per_endpoint: Counter[uuid.UUID] = Counter()
+    finished: list[Outcome] = []
+    result = Run()
+    try:
+        while True:
+            if finished:
+                batch, finished = finished, []
+                await asyncio.to_thread(_record, batch)
+                result.recorded_batches += 1
+            free = settings.webhook_concurrency - len(inflight)
+            if free > 0 and time.monotonic() < deadline:
+                claimed = await asyncio.to_thread(_claim, free, per_endpoint)
+                result.claims += 1
+                for item in claimed:
+                    task = asyncio.create_task(send(client, item))
+                    inflight[task] = item.webhook_id
+                    per_endpoint[item.webhook_id] += 1
+                    result.endpoints.add(item.webhook_id)
+            if not inflight:
+                return result
+            done, _ = await asyncio.wait(
+                inflight, timeout=POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in done:
+                webhook_id = inflight.pop(task)
+                per_endpoint[webhook_id] -= 1
+                outcome = task.result()
+                finished.append(outcome)
+                result.sent += 1
+                result.succeeded += outcome.succeeded
+    finally:
+        for task in inflight:
+            task.cancel()
+        if own_client:
+            await client.aclose()
+
+
+def run_sync(*, budget_seconds: float = 50.0) -> Run:
+    """run() on a fresh event loop (the Celery task and in-process tests call this)."""
+    return asyncio.run(run(budget_seconds=budget_seconds))
