@@ -83,4 +83,3 @@ def unique_visitors(
             and (step_id is None or row.step_id == step_id)
         )
     )
-

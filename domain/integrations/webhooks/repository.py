@@ -237,12 +237,17 @@ class Claimed:
 
 
 def due_candidates(
-    session: Session, *, now: datetime, per_endpoint: int, skip: Collection[uuid.UUID]
+    session: Session,
+    *,
+    now: datetime,
+    per_endpoint: int,
+    skip: Collection[uuid.UUID],
+    account_ids: Collection[uuid.UUID] | None = None,
 ) -> list[tuple[uuid.UUID, uuid.UUID]]:
     """(delivery, endpoint) pairs due now, oldest first, at most per_endpoint per endpoint.
 
     Endpoints in `skip` (saturated in this dispatcher) are left out, so one endpoint's
-    backlog never fills the claim.
+    backlog never fills the claim. account_ids narrows the claim (simulated-time tests).
     """
     conditions = [
         WebhookDelivery.status == "pending",
@@ -250,6 +255,8 @@ def due_candidates(
     ]
     if skip:
         conditions.append(WebhookDelivery.webhook_id.not_in(list(skip)))
+    if account_ids is not None:
+        conditions.append(WebhookDelivery.account_id.in_(list(account_ids)))
     due = (
         select(WebhookDelivery.id, WebhookDelivery.webhook_id, WebhookDelivery.next_attempt_at)
         .join(Webhook, and_(Webhook.id == WebhookDelivery.webhook_id, Webhook.enabled))
