@@ -125,10 +125,8 @@ def _session_edges(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 def _flags(frame: pd.DataFrame, step_types: Mapping[Hashable, str]) -> pd.DataFrame:
     """One 0/1 column per count, per event, beside the group columns."""
     kind = frame["kind"]
-    goals = {
-        step: _KIND.get(GOAL_BY_STEP_TYPE.get(step_type, ""), -1)
-        for step, step_type in step_types.items()
-    }
+    goals = {step: _KIND.get(GOAL_BY_STEP_TYPE.get(step_type, ""), -1)
+             for step, step_type in step_types.items()}
     goal = frame["step_id"].map(goals).fillna(-1)
     entries, exits = _session_edges(frame)
     flags = pd.DataFrame(
@@ -212,3 +210,4 @@ def rollup(
         rows = [row for row in rows if row.group in wanted]
     rows.sort(key=lambda row: (str(row.funnel_id), str(row.step_id), row.day, row.currency))
     return rows
+

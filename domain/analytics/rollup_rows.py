@@ -83,3 +83,4 @@ def unique_visitors(
             and (step_id is None or row.step_id == step_id)
         )
     )
+

@@ -34,7 +34,9 @@ def touched_groups(new: pd.DataFrame, stored: pd.DataFrame, zone: str) -> set[Gr
 def events_needed(stored: pd.DataFrame, touched: Collection[GroupKey], zone: str) -> pd.DataFrame:
     """Every stored event of the touched groups, and every event of the sessions seen in them."""
     frame = prepare(stored, zone)
-    keys = pd.MultiIndex.from_arrays([frame["funnel_id"], frame["step_id"], frame["day"].dt.date])
+    keys = pd.MultiIndex.from_arrays(
+        [frame["funnel_id"], frame["step_id"], frame["day"].dt.date]
+    )
     in_groups = keys.isin(list(touched))
     sessions = _sessions(frame)
     needed = in_groups | sessions.isin(sessions[in_groups])

@@ -26,21 +26,10 @@ UTC = dt.UTC
 COUNTS = ("views", "entries", "exits", "optins", "checkouts", "purchases", "conversions")
 STEP_TYPES = {"a": "optin", "b": "order_form", "c": "upsell", "d": "page", "x": "downsell"}
 # Written again here, not imported, so the reference does not share the code under test.
-GOALS = {
-    "optin": "optin",
-    "order_form": "purchase",
-    "upsell": "upsell_accepted",
-    "downsell": "upsell_accepted",
-}
-TYPES = [
-    "page_view",
-    "optin",
-    "checkout_started",
-    "purchase",
-    "upsell_accepted",
-    "upsell_declined",
-    "conversion",
-]
+GOALS = {"optin": "optin", "order_form": "purchase", "upsell": "upsell_accepted",
+         "downsell": "upsell_accepted"}
+TYPES = ["page_view", "optin", "checkout_started", "purchase", "upsell_accepted",
+         "upsell_declined", "conversion"]
 # Each zone with an instant near one of its DST transitions (or any instant, for fixed zones).
 ZONE_ANCHORS = {
     "Europe/Berlin": dt.datetime(2026, 3, 29, 1, tzinfo=UTC),
@@ -58,28 +47,13 @@ def frame(events: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def event(
-    event_id: str,
-    session: str,
-    visitor: int,
-    step: str,
-    kind: str,
-    at: dt.datetime,
-    cents: int = 0,
-    currency: str | None = None,
-    funnel: str = "f",
+    event_id: str, session: str, visitor: int, step: str, kind: str, at: dt.datetime,
+    cents: int = 0, currency: str | None = None, funnel: str = "f",
 ) -> dict[str, Any]:
     """One raw event."""
-    return {
-        "event_id": event_id,
-        "visitor_ordinal": visitor,
-        "session_id": session,
-        "funnel_id": funnel,
-        "step_id": step,
-        "type": kind,
-        "occurred_at": at,
-        "amount_cents": cents,
-        "currency": currency,
-    }
+    return {"event_id": event_id, "visitor_ordinal": visitor, "session_id": session,
+            "funnel_id": funnel, "step_id": step, "type": kind, "occurred_at": at,
+            "amount_cents": cents, "currency": currency}
 
 
 def as_dict(rows: list[StepDayRow]) -> dict[tuple[Any, ...], dict[str, Any]]:
@@ -104,9 +78,8 @@ def reference(events: list[dict[str, Any]], zone: str) -> dict[tuple[Any, ...], 
     last: dict[tuple[str, str], tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
 
     def row(key: tuple[Any, ...]) -> dict[str, Any]:
-        return out.setdefault(
-            key, {**dict.fromkeys(COUNTS, 0), "visitors": set(), "revenue_cents": 0}
-        )
+        return out.setdefault(key, {**dict.fromkeys(COUNTS, 0), "visitors": set(),
+                                    "revenue_cents": 0})
 
     for e in events:
         if e["event_id"] in seen:
@@ -140,7 +113,6 @@ def reference(events: list[dict[str, Any]], zone: str) -> dict[tuple[Any, ...], 
 
 
 # --- the hand-worked example: Europe/Berlin, clocks jump 02:00 CET -> 03:00 CEST on 29 March.
-
 
 def t(day: int, hour: int, minute: int) -> dt.datetime:
     """An instant of March 2026 in UTC."""
@@ -268,7 +240,6 @@ def test_missing_columns_are_refused() -> None:
 
 # --- properties over random streams: duplicates, late events, zone edges, run boundaries.
 
-
 @st.composite
 def streams(draw: st.DrawFn) -> tuple[str, list[dict[str, Any]]]:
     """A zone and a shuffled event stream around one of its edges, with resent events."""
@@ -280,33 +251,29 @@ def streams(draw: st.DrawFn) -> tuple[str, list[dict[str, Any]]]:
         kind = draw(st.sampled_from([*TYPES, *["page_view"] * 5]))  # views are most events
         session = draw(st.integers(0, 5))
         is_money = kind in ("purchase", "upsell_accepted")
-        events.append(
-            event(
-                f"e{index}",
-                f"s{session}",
-                session % 3,  # a visitor has several sessions, some on other days
-                draw(st.sampled_from(["a", "b", "c", "d", "x", "zz"])),
-                kind,
-                # Half-hour steps over three days (local midnights hit exactly), or crowded
-                # around the DST edge, so events of a session often share an instant.
-                anchor
-                + dt.timedelta(
-                    minutes=30 * draw(st.one_of(st.integers(-72, 72), st.sampled_from([-1, 0, 1])))
-                ),
-                draw(st.integers(0, 10_000)) if is_money else 0,
-                draw(st.sampled_from(["EUR", "USD"])) if is_money else None,
-                draw(st.sampled_from(["f", "g"])),
-            )
-        )
+        events.append(event(
+            f"e{index}",
+            f"s{session}",
+            session % 3,  # a visitor has several sessions, some on other days
+            draw(st.sampled_from(["a", "b", "c", "d", "x", "zz"])),
+            kind,
+            # Half-hour steps over three days (local midnights hit exactly), or crowded
+            # around the DST edge, so events of a session often share an instant.
+            anchor + dt.timedelta(minutes=30 * draw(
+                st.one_of(st.integers(-72, 72), st.sampled_from([-1, 0, 1]))
+            )),
+            draw(st.integers(0, 10_000)) if is_money else 0,
+            draw(st.sampled_from(["EUR", "USD"])) if is_money else None,
+            draw(st.sampled_from(["f", "g"])),
+        ))
     if events:
         resent = draw(st.lists(st.sampled_from(events), max_size=8))
         events = draw(st.permutations(events + resent))
     return zone, events
 
 
-PROPERTY = settings(
-    max_examples=100, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+PROPERTY = settings(max_examples=100, derandomize=True, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
 
 
 @PROPERTY
@@ -331,10 +298,8 @@ def test_range_uniques_equal_the_set_of_visitors(
     tz = ZoneInfo(zone)
 
     visitors = {
-        e["visitor_ordinal"]
-        for e in events
-        if e["type"] == "page_view"
-        and start <= e["occurred_at"].astimezone(tz).date() <= end
+        e["visitor_ordinal"] for e in events
+        if e["type"] == "page_view" and start <= e["occurred_at"].astimezone(tz).date() <= end
         and (step is None or e["step_id"] == step)
     }
 
