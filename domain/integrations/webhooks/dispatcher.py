@@ -141,6 +141,73 @@ class Run:
     endpoints: set[uuid.UUID] = field(default_factory=set)
 
 
+class Clients:
+    """One small connection pool per endpoint: httpx slows down sharply when one pool holds
+    a hundred busy connections (measured in bench/webhooks.py), and an endpoint never has
+    more than WEBHOOK_ENDPOINT_CONCURRENCY in flight anyway."""
+
+    def __init__(self, shared: httpx.AsyncClient | None) -> None:
+        """With `shared` (tests), every endpoint uses that one client."""
+        self._shared = shared
+        self._clients: dict[uuid.UUID, httpx.AsyncClient] = {}
+        self._settings = get_settings()
+
+    def of(self, webhook_id: uuid.UUID) -> httpx.AsyncClient:
+        """The endpoint's client, made on first use."""
+        if self._shared is not None:
+            return self._shared
+        client = self._clients.get(webhook_id)
+        if client is None:
+            client = guarded_async_client(
+                timeout=self._settings.webhook_timeout_seconds,
+                verify=_tls(),
+                max_connections=self._settings.webhook_endpoint_concurrency,
+            )
+            self._clients[webhook_id] = client
+        return client
+
+    async def aclose(self) -> None:
+        """Close the clients this made."""
+        for client in self._clients.values():
+            await client.aclose()
+
+
+@dataclass
+class _Recorder:
+    """Records finished attempts in the background, one transaction at a time, so claiming
+    and sending never wait for it; what finishes meanwhile goes in the next batch."""
+
+    pending: list[Outcome] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+    batches: int = 0
+
+    def add(self, outcome: Outcome) -> None:
+        """Queue an outcome for the next batch."""
+        self.pending.append(outcome)
+
+    def kick(self) -> None:
+        """Start recording what is queued, unless a batch is being recorded."""
+        if self.task is not None and self.task.done():
+            self.task.result()  # a failed batch surfaces (its deliveries' leases run out)
+            self.task = None
+        if self.task is None and self.pending:
+            batch, self.pending = self.pending, []
+            self.task = asyncio.create_task(asyncio.to_thread(_record, batch))
+            self.batches += 1
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and nothing being recorded."""
+        return not self.pending and (self.task is None or self.task.done())
+
+    async def flush(self) -> None:
+        """Record everything queued."""
+        while not self.idle:
+            self.kick()
+            if self.task is not None:
+                await self.task
+
+
 async def run(
     *,
     budget_seconds: float = 50.0,
@@ -152,29 +219,27 @@ async def run(
     account_ids narrows the run to those accounts (the simulated-time tests).
     """
     settings = get_settings()
-    own_client = client is None
-    client = client or guarded_async_client(timeout=settings.webhook_timeout_seconds, verify=_tls())
+    clients = Clients(client)
     deadline = time.monotonic() + budget_seconds
     inflight: dict[asyncio.Task[Outcome], uuid.UUID] = {}
     per_endpoint: Counter[uuid.UUID] = Counter()
-    finished: list[Outcome] = []
+    recorder = _Recorder()
     result = Run()
     try:
         while True:
-            if finished:
-                batch, finished = finished, []
-                await asyncio.to_thread(_record, batch)
-                result.recorded_batches += 1
+            recorder.kick()
             free = settings.webhook_concurrency - len(inflight)
             if free > 0 and time.monotonic() < deadline:
                 claimed = await asyncio.to_thread(_claim, free, per_endpoint, account_ids)
                 result.claims += 1
                 for item in claimed:
-                    task = asyncio.create_task(send(client, item))
+                    task = asyncio.create_task(send(clients.of(item.webhook_id), item))
                     inflight[task] = item.webhook_id
                     per_endpoint[item.webhook_id] += 1
                     result.endpoints.add(item.webhook_id)
             if not inflight:
+                await recorder.flush()
+                result.recorded_batches = recorder.batches
                 return result
             done, _ = await asyncio.wait(
                 inflight, timeout=POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED
@@ -183,14 +248,13 @@ async def run(
                 webhook_id = inflight.pop(task)
                 per_endpoint[webhook_id] -= 1
                 outcome = task.result()
-                finished.append(outcome)
+                recorder.add(outcome)
                 result.sent += 1
                 result.succeeded += outcome.succeeded
     finally:
         for task in inflight:
             task.cancel()
-        if own_client:
-            await client.aclose()
+        await clients.aclose()
 
 
 def run_sync(
