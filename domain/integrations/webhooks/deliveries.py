@@ -21,7 +21,7 @@ from typing import Any, Literal
 from sqlalchemy.orm import Session
 
 from domain.integrations.webhooks import repository as repo
-from domain.integrations.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
+from domain.integrations.webhooks.models import Webhook
 from domain.jobs import schedules
 from domain.shared import events
 from domain.shared.settings import Settings, get_settings
@@ -118,65 +118,77 @@ def verdict(outcome: Outcome, attempts: int, settings: Settings) -> tuple[Verdic
     return "retry", delay
 
 
-def _attempt_row(delivery: WebhookDelivery, outcome: Outcome) -> WebhookAttempt:
-    return WebhookAttempt(
-        id=uuid.uuid4(),
-        account_id=delivery.account_id,
-        delivery_id=delivery.id,
-        webhook_id=delivery.webhook_id,
-        attempted_at=outcome.attempted_at,
-        status_code=outcome.status_code,
-        duration_ms=outcome.duration_ms,
-        succeeded=outcome.succeeded,
-        response_excerpt=outcome.excerpt,
-        error=(outcome.error or "")[:500] or None,
-    )
+def _attempt_row(state: repo.DeliveryState, outcome: Outcome) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(),
+        "account_id": state.account_id,
+        "delivery_id": state.id,
+        "webhook_id": state.webhook_id,
+        "attempted_at": outcome.attempted_at,
+        "status_code": outcome.status_code,
+        "duration_ms": outcome.duration_ms,
+        "succeeded": outcome.succeeded,
+        "response_excerpt": outcome.excerpt,
+        "error": (outcome.error or "")[:500] or None,
+    }
 
 
 def _apply(
-    delivery: WebhookDelivery, outcome: Outcome, now: datetime, settings: Settings
-) -> Verdict:
-    """Move the delivery on by one attempt; the verdict."""
-    delivery.attempts += 1
-    delivery.last_attempt_at = outcome.attempted_at
-    delivery.last_status_code = outcome.status_code
-    delivery.last_error = (outcome.error or "")[:500] or None
-    result, delay = verdict(outcome, delivery.attempts, settings)
+    state: repo.DeliveryState, outcome: Outcome, now: datetime, settings: Settings
+) -> tuple[Verdict, dict[str, Any]]:
+    """The verdict of one more attempt, and the delivery's new values."""
+    attempts = state.attempts + 1
+    result, delay = verdict(outcome, attempts, settings)
+    changes: dict[str, Any] = {
+        "b_id": state.id,
+        "attempts": attempts,
+        "last_attempt_at": outcome.attempted_at,
+        "last_status_code": outcome.status_code,
+        "last_error": (outcome.error or "")[:500] or None,
+        "status": "pending" if result == "retry" else "succeeded",
+        "delivered_at": None,
+        "next_attempt_at": None,
+        "updated_at": now,
+    }
     if result == "succeeded":
-        delivery.status = "succeeded"
-        delivery.delivered_at = outcome.attempted_at
-        delivery.next_attempt_at = None
+        changes["delivered_at"] = outcome.attempted_at
     elif result == "retry":
         assert delay is not None
-        delivery.next_attempt_at = now + timedelta(seconds=delay)
+        changes["next_attempt_at"] = now + timedelta(seconds=delay)
     else:
-        delivery.status = "failed"
-        delivery.next_attempt_at = None
-    return result
+        changes["status"] = "failed"
+    return result, changes
 
 
 def record(session: Session, outcomes: Sequence[Outcome], now: datetime) -> None:
-    """Record attempts (one row each) and move their deliveries and endpoints on."""
+    """Record attempts (one row each) and move their deliveries and endpoints on.
+
+    Plain statements, a few per batch whatever its size: this runs once per batch of
+    finished attempts in the dispatcher, and the ORM's bookkeeping was most of its cost.
+    """
     settings = get_settings()
-    locked = repo.lock_deliveries(session, [o.delivery_id for o in outcomes])
+    states = repo.lock_states(session, [o.delivery_id for o in outcomes])
     healthy: set[uuid.UUID] = set()
     failing: dict[uuid.UUID, datetime] = {}
     gone: set[uuid.UUID] = set()
+    attempts, updates = [], []
     for outcome in sorted(outcomes, key=lambda o: o.delivery_id):
-        delivery = locked.get(outcome.delivery_id)
-        if delivery is None:
+        state = states.get(outcome.delivery_id)
+        if state is None:
             continue  # deleted with its endpoint meanwhile
-        session.add(_attempt_row(delivery, outcome))
-        if delivery.status != "pending":
+        attempts.append(_attempt_row(state, outcome))
+        if state.status != "pending":
             continue  # a redelivery raced this attempt; the attempt is still on record
-        result = _apply(delivery, outcome, now, settings)
+        result, changes = _apply(state, outcome, now, settings)
+        updates.append(changes)
         if result == "succeeded":
-            healthy.add(delivery.webhook_id)
+            healthy.add(state.webhook_id)
         else:
-            failing.setdefault(delivery.webhook_id, outcome.attempted_at)
+            failing.setdefault(state.webhook_id, outcome.attempted_at)
             if result == "gone":
-                gone.add(delivery.webhook_id)
-    session.flush()
+                gone.add(state.webhook_id)
+    repo.insert_attempts(session, attempts)
+    repo.update_deliveries(session, updates)
     # One success among the batch resets the clock: the endpoint is answering.
     repo.mark_healthy(session, healthy)
     clocks = repo.mark_failing(session, set(failing) - healthy, min(failing.values(), default=now))

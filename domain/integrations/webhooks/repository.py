@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import Table, and_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -313,15 +313,65 @@ def claim(
     return [Claimed(*row) for row in rows]
 
 
-def lock_deliveries(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, WebhookDelivery]:
-    """These deliveries locked for update, in id order (so two writers never deadlock)."""
-    rows = session.scalars(
-        select(WebhookDelivery)
+@dataclass(frozen=True)
+class DeliveryState:
+    """What recording an attempt needs to know of its delivery."""
+
+    id: uuid.UUID
+    account_id: uuid.UUID
+    webhook_id: uuid.UUID
+    status: str
+    attempts: int
+
+
+def lock_states(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, DeliveryState]:
+    """These deliveries' states, locked for update in id order (two writers never deadlock)."""
+    rows = session.execute(
+        select(
+            WebhookDelivery.id,
+            WebhookDelivery.account_id,
+            WebhookDelivery.webhook_id,
+            WebhookDelivery.status,
+            WebhookDelivery.attempts,
+        )
         .where(WebhookDelivery.id.in_(ids))
         .order_by(WebhookDelivery.id)
         .with_for_update()
     ).all()
-    return {row.id: row for row in rows}
+    return {row[0]: DeliveryState(*row) for row in rows}
+
+
+def insert_attempts(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Add attempt rows (one statement)."""
+    if rows:
+        session.execute(insert(_ATTEMPTS), rows)
+
+
+# The Core tables: these statements run once per batch of attempts and skip the ORM.
+_ATTEMPTS: Table = WebhookAttempt.__table__  # type: ignore[assignment]
+_DELIVERIES: Table = WebhookDelivery.__table__  # type: ignore[assignment]
+_DELIVERY_COLUMNS = (
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "last_attempt_at",
+    "last_status_code",
+    "last_error",
+    "delivered_at",
+    "updated_at",
+)
+
+
+def update_deliveries(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Set each delivery's new state (rows keyed `b_id`; one statement, many parameter sets)."""
+    if rows:
+        table = _DELIVERIES
+        stmt = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values({name: bindparam(name) for name in _DELIVERY_COLUMNS})
+        )
+        session.execute(stmt, rows)
 
 
 def mark_failing(
