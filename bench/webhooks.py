@@ -234,7 +234,31 @@ def pipeline(what: str, receiver: str, events_n: int, endpoints: int, hanging: b
             last = max(last, at)
     if len(lat) < want:
         log(f"{what}: only {len(lat)} of {want} delivered in time")
+    if hanging:
+        log(f"{hung_attempts(account_id, healthy)} attempts to the hanging endpoint timed out")
     return Result(what, len(lat), last - start, lat)
+
+
+def hung_attempts(account_id: uuid.UUID, healthy: set[uuid.UUID]) -> int:
+    """Attempts to the account's hanging endpoint that ended in a timeout."""
+    from sqlalchemy import func, select
+
+    from domain.integrations.webhooks.models import WebhookAttempt
+    from domain.shared.db import unit_of_work
+
+    with unit_of_work() as session:
+        return (
+            session.scalar(
+                select(func.count())
+                .select_from(WebhookAttempt)
+                .where(
+                    WebhookAttempt.account_id == account_id,
+                    WebhookAttempt.webhook_id.not_in(healthy),
+                    WebhookAttempt.error.like("%Timeout%"),
+                )
+            )
+            or 0
+        )
 
 
 def run(args: argparse.Namespace, servers: BenchServers) -> list[tuple[Result, Result | None]]:
