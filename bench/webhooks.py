@@ -134,8 +134,8 @@ async def baseline(receiver: str, n: int, endpoints: int) -> Result:
     for client in clients:
         await client.aclose()
     got = arrivals(receiver)
-    return Result("bare signed httpx POSTs, 100 in flight, this process", n, max(got.values()) - start,
-                  [t - start for t in got.values()])  # fmt: skip
+    what = "bare signed httpx POSTs, 100 in flight, this process"
+    return Result(what, n, max(got.values()) - start, [t - start for t in got.values()])
 
 
 def setup_account(receiver: str, endpoints: int, hanging: bool) -> tuple[uuid.UUID, set[uuid.UUID]]:

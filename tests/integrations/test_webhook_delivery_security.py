@@ -129,14 +129,13 @@ def test_saved_when_allowed_then_refused_at_every_send(
     tenant: Any,
     receiver: Receiver,
     sim: WebhookTime,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Endpoints saved while private URLs were allowed are refused when connecting."""
     endpoints = [
         subscribe(client, tenant.headers, f"http://{host}:{receiver.port}/hook")
         for host in LOOPBACK_FORMS
     ]
-    monkeypatch.setenv("ALLOW_PRIVATE_WEBHOOK_URLS", "false")
+    sim.env.setenv("ALLOW_PRIVATE_WEBHOOK_URLS", "false")
     get_settings.cache_clear()
     record_contact_created(tenant.account_id)
     sim.advance(minutes=10)  # three attempts each
@@ -166,7 +165,7 @@ def test_dns_answer_changing_between_save_and_send_is_refused(
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answers[-1], port))]
 
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
-    monkeypatch.setenv("ALLOW_PRIVATE_WEBHOOK_URLS", "false")
+    sim.env.setenv("ALLOW_PRIVATE_WEBHOOK_URLS", "false")
     get_settings.cache_clear()
     endpoint = subscribe(client, tenant.headers, f"https://rebind.test:{receiver.port}/hook")
     record_contact_created(tenant.account_id)

@@ -101,6 +101,8 @@ def contact_ids_in(bodies: list[bytes]) -> list[str]:
 class WebhookTime(SimulatedTime):
     """SimulatedTime that also runs the webhooks consumer and the dispatcher at each step."""
 
+    env: pytest.MonkeyPatch
+
     def run_due(self) -> None:
         """Jobs and sweeps, then events into deliveries, then every due delivery, till rest."""
         consumer = next(c for c in feed.registered() if c.name == CONSUMER)
@@ -133,6 +135,7 @@ def webhook_time(account_ids: list[uuid.UUID], **env: Any) -> Iterator[WebhookTi
             mp.setenv(name, str(value))
         get_settings.cache_clear()
         sim = WebhookTime(account_ids)
+        sim.env = mp  # a test changes settings through it: undone with the rest, in order
         set_clock(lambda: sim.now)
         outbox.set_publisher(sim.sent.append)
         try:
