@@ -243,6 +243,13 @@ def test_send_test_event_and_health(
     assert health["pending_deliveries"] == 1
     assert health["oldest_undelivered_at"] is not None
     assert health["failing_since"] is not None
+    sim.advance(minutes=3)  # the retry waits (5 min): the oldest undelivered ages
+    gauge = next(
+        line
+        for line in client.get("/metrics").text.splitlines()
+        if line.startswith("funnels_webhook_oldest_undelivered_seconds ")
+    )
+    assert float(gauge.split()[1]) >= 180
 
 
 def test_an_endpoint_gets_only_its_types_and_events_after_it_was_created(

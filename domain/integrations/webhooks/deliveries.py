@@ -163,8 +163,8 @@ def _apply(
 def record(session: Session, outcomes: Sequence[Outcome], now: datetime) -> None:
     """Record attempts (one row each) and move their deliveries and endpoints on.
 
-    Plain statements, a few per batch whatever its size: this runs once per batch of
-    finished attempts in the dispatcher, and the ORM's bookkeeping was most of its cost.
+    Plain statements, a few per batch whatever its size (this runs once per batch of
+    finished attempts in the dispatcher).
     """
     settings = get_settings()
     states = repo.lock_states(session, [o.delivery_id for o in outcomes])
