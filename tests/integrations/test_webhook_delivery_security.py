@@ -145,6 +145,12 @@ def test_saved_when_allowed_then_refused_at_every_send(
         attempts = attempts_of(delivery.id)
         assert len(attempts) == 3
         assert all(a.status_code is None and "ConnectError" in (a.error or "") for a in attempts)
+    # The control: allowed again, the next attempt of each reaches the receiver.
+    sim.env.setenv("ALLOW_PRIVATE_WEBHOOK_URLS", "true")
+    get_settings.cache_clear()
+    sim.advance(minutes=35)
+    assert receiver.connections == len(LOOPBACK_FORMS)
+    assert len(receiver.requests) == len(LOOPBACK_FORMS)
 
 
 def test_dns_answer_changing_between_save_and_send_is_refused(
