@@ -49,4 +49,10 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 3600.0,
         "options": {"expires": 600},
     },
+    # Sends webhook deliveries that fell due (retries); new ones are woken after commit.
+    "dispatch-webhooks": {
+        "task": "webhooks.dispatch",
+        "schedule": 2.0,
+        "options": {"expires": 10},
+    },
 }

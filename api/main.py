@@ -25,6 +25,7 @@ from api.routes import (
     pages,
     products,
     split_tests,
+    webhooks,
 )
 from domain.shared.settings import get_settings
 from workers import publisher
@@ -59,6 +60,7 @@ def create_app() -> FastAPI:
         orders.router,
         split_tests.router,
         integrations.router,
+        webhooks.router,
     ):
         app.include_router(router)
     errors.install(app)

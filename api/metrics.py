@@ -22,6 +22,7 @@ from sqlalchemy import event
 from api.deps import SettingsDep
 from domain.analytics import metrics as drain_metrics
 from domain.events import metrics as event_metrics
+from domain.integrations.webhooks import metrics as webhook_metrics
 from domain.jobs import metrics as job_metrics
 from domain.orders import metrics as order_metrics
 from domain.shared.db import unit_of_work
@@ -47,6 +48,7 @@ def gauge_sources() -> list[Gauge]:
         *order_metrics.GAUGES,
         *event_metrics.GAUGES,
         *drain_metrics.DRAIN_GAUGES,
+        *webhook_metrics.GAUGES,
     ]
 
 

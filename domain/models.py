@@ -7,6 +7,7 @@ from domain.contacts.models import Contact
 from domain.events.models import EventConsumer
 from domain.funnels.models import Funnel, FunnelStep, FunnelTemplate, FunnelVersion
 from domain.integrations.models import Integration, IntegrationContact, IntegrationSyncLog
+from domain.integrations.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
 from domain.jobs.models import Job, OutboxMessage
 from domain.orders.models import (
     Dispute,
@@ -62,4 +63,7 @@ __all__ = [
     "Refund",
     "StripeEvent",
     "User",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
 ]

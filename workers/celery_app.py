@@ -55,6 +55,7 @@ def create_celery(broker_url: str | None = None) -> Celery:
             "workers.tasks.events",
             "workers.tasks.integrations",
             "workers.tasks.analytics",
+            "workers.tasks.webhooks",
         ],
     )
     return app

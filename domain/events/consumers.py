@@ -5,5 +5,8 @@ A context that reads the feed keeps its handlers in its own module, registered w
 see the same consumers.
 """
 
+# analytics.facts (server facts), integrations.email_push (new opt-ins and buyers to the
+# email providers), webhooks.deliveries.
 import domain.analytics.consumers
-import domain.integrations.feed  # noqa: F401 - new opt-ins and buyers to the email providers
+import domain.integrations.feed
+import domain.integrations.webhooks.consumer  # noqa: F401

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from domain.accounts.models import RefreshToken
 from domain.integrations.models import IntegrationSyncLog
+from domain.integrations.webhooks.models import WebhookAttempt, WebhookDelivery
 from domain.jobs.models import JOB_STATUSES, Job, OutboxMessage
 from domain.orders.models import StripeEvent
 from domain.shared.idempotency import IdempotencyRecord
@@ -86,6 +87,22 @@ def rules(settings: Settings, now: datetime) -> dict[str, Rule]:
         "idempotency_keys": Rule(
             IdempotencyRecord, IdempotencyRecord.expires_at, IdempotencyRecord.expires_at <= now
         ),
+        # Finished webhook deliveries (their attempts go with them); a pending one is still
+        # work, whatever its age. Attempts are trimmed by age on their own too (a delivery
+        # redelivered for months would otherwise keep every try).
+        "webhook_deliveries": Rule(
+            WebhookDelivery,
+            WebhookDelivery.created_at,
+            and_(
+                WebhookDelivery.status.in_(("succeeded", "failed")),
+                WebhookDelivery.created_at < days(settings.webhook_deliveries_retention_days),
+            ),
+        ),
+        "webhook_attempts": Rule(
+            WebhookAttempt,
+            WebhookAttempt.attempted_at,
+            WebhookAttempt.attempted_at < days(settings.webhook_deliveries_retention_days),
+        ),
     }
 
 
@@ -96,6 +113,8 @@ TABLES = (
     "refresh_tokens",
     "idempotency_keys",
     "integration_sync_logs",
+    "webhook_deliveries",
+    "webhook_attempts",
 )
 
 

@@ -98,6 +98,15 @@ class Settings(BaseSettings):
     events_batch_size: int = Field(default=200, gt=0, le=10_000)
 
     allow_private_webhook_urls: bool = False
+    # Outgoing webhooks (docs/webhooks.md): per-attempt timeout, deliveries in flight per
+    # worker process and per endpoint, the longest Retry-After honoured, days of continuous
+    # failure that disable an endpoint, days deliveries and attempts are kept.
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=60)
+    webhook_concurrency: int = Field(default=100, gt=0, le=1000)
+    webhook_endpoint_concurrency: int = Field(default=4, gt=0, le=100)
+    webhook_retry_after_cap_seconds: int = Field(default=3600, ge=0)
+    webhook_disable_after_days: float = Field(default=5.0, gt=0)
+    webhook_deliveries_retention_days: int = Field(default=30, gt=0)
 
     # Email-provider integrations (docs/integrations.md): Fernet keys for credentials at rest
     # (comma-separated; the first encrypts, all decrypt), how long sync logs are kept, and

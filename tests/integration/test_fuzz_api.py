@@ -195,6 +195,31 @@ ALLOWED = [
         "PostgreSQL text cannot hold NUL; free-form JSON (settings, elements) has no schema "
         "to put a pattern on",
     ),
+    Allowed(
+        "RejectedPositiveData",
+        "(POST|PATCH) /api/v1/integrations/webhooks(/[^/]+)?",
+        422,
+        "unsafe_url",
+        "not allowed",
+        "a webhook URL's host must resolve to public addresses only (SSRF policy): what a "
+        "name resolves to is not in the schema",
+    ),
+    Allowed(
+        "RejectedPositiveData",
+        "(POST|PATCH) /api/v1/integrations/webhooks(/[^/]+)?",
+        422,
+        "unknown_event_type",
+        "Unknown event types",
+        "event types come from the catalogue (GET /api/v1/events/types)",
+    ),
+    Allowed(
+        "RejectedPositiveData",
+        "POST /api/v1/integrations/webhooks/[^/]+/recover",
+        422,
+        "invalid_input",
+        "out of bounds",
+        "the range relates two fields and the clock: at most 14 days back, until after since",
+    ),
 ]
 
 

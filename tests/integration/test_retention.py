@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from beat_schedule import BEAT_SCHEDULE
 from domain.accounts.models import AuthSession, RefreshToken
 from domain.integrations.models import Integration, IntegrationSyncLog
+from domain.integrations.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
 from domain.jobs import service as jobs
 from domain.jobs.models import Job, OutboxMessage
 from domain.orders.models import StripeEvent
@@ -151,6 +152,38 @@ def _sync_log(account_id: uuid.UUID, age: timedelta) -> uuid.UUID:
         )
         session.add(log)
         return log.id
+def _delivery(account_id: uuid.UUID, status: str, age: timedelta) -> tuple[uuid.UUID, uuid.UUID]:
+    """A webhook delivery in a status created `age` ago, with one attempt made then."""
+    at = utcnow() - age
+    with unit_of_work() as session:
+        webhook = Webhook(
+            account_id=account_id, url="https://8.8.8.8/", event_types=["order.paid"], secret="s"
+        )
+        session.add(webhook)
+        session.flush()
+        delivery = WebhookDelivery(
+            account_id=account_id,
+            webhook_id=webhook.id,
+            event_type="order.paid",
+            body="{}",
+            status=status,
+            next_attempt_at=at if status == "pending" else None,
+            created_at=at,
+            updated_at=at,
+        )
+        session.add(delivery)
+        session.flush()
+        attempt = WebhookAttempt(
+            account_id=account_id,
+            delivery_id=delivery.id,
+            webhook_id=webhook.id,
+            attempted_at=at,
+            duration_ms=1,
+            succeeded=status == "succeeded",
+        )
+        session.add(attempt)
+        session.flush()
+        return delivery.id, attempt.id
 
 
 def _exists(model: Any, key: Any) -> bool:
@@ -179,6 +212,11 @@ def test_rows_past_their_period_go_and_the_rest_stay(tenant: Any) -> None:
     log_days = s.integration_sync_logs_retention_days
     old_log = _sync_log(a, (log_days + 1) * DAY)
     new_log = _sync_log(a, (log_days - 1) * DAY)
+    hook_days = (s.webhook_deliveries_retention_days + 1) * DAY
+    delivered_long_ago, _ = _delivery(a, "succeeded", hook_days)
+    failed_recently, _ = _delivery(a, "failed", (s.webhook_deliveries_retention_days - 1) * DAY)
+    # Still pending however old (an endpoint's backlog): kept; its old attempt goes.
+    pending_long_ago, old_attempt = _delivery(a, "pending", hook_days)
 
     result = retention.purge()
 
@@ -191,6 +229,8 @@ def test_rows_past_their_period_go_and_the_rest_stay(tenant: Any) -> None:
         (RefreshToken, long_expired),
         (IdempotencyRecord, expired_key),
         (IntegrationSyncLog, old_log),
+        (WebhookDelivery, delivered_long_ago),
+        (WebhookAttempt, old_attempt),
     ]
     kept = [
         (Job, done_recently),
@@ -202,6 +242,8 @@ def test_rows_past_their_period_go_and_the_rest_stay(tenant: Any) -> None:
         (RefreshToken, just_expired),
         (IdempotencyRecord, live_key),
         (IntegrationSyncLog, new_log),
+        (WebhookDelivery, failed_recently),
+        (WebhookDelivery, pending_long_ago),
     ]
     try:
         assert [(m.__name__, k) for m, k in gone if _exists(m, k)] == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -25,14 +26,16 @@ class Receiver:
 
     status: int = 200
     location: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # extra answer headers
+    delay: float = 0.0  # seconds to wait before answering (a slow receiver)
     connections: int = 0
     requests: list[Received] = field(default_factory=list)
     sni: list[str | None] = field(default_factory=list)
     port: int = 0
     _server: ThreadingHTTPServer | None = None
 
-    def start(self, tls: ssl.SSLContext | None = None) -> Receiver:
-        """Listen on 127.0.0.1 on a free port, serving from a daemon thread."""
+    def start(self, tls: ssl.SSLContext | None = None, port: int = 0) -> Receiver:
+        """Listen on 127.0.0.1 (on a free port unless given), serving from a daemon thread."""
         receiver = self
 
         class Server(ThreadingHTTPServer):
@@ -54,9 +57,13 @@ class Receiver:
                 receiver.requests.append(
                     Received(self.path, dict(self.headers.items()), self.rfile.read(length))
                 )
+                if receiver.delay:
+                    time.sleep(receiver.delay)
                 self.send_response(receiver.status)
                 if receiver.location:
                     self.send_header("Location", receiver.location)
+                for name, value in receiver.headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -65,7 +72,7 @@ class Receiver:
 
         if tls is not None:
             tls.sni_callback = lambda _sock, name, _ctx: self.sni.append(name)  # type: ignore[assignment, misc]
-        self._server = Server(("127.0.0.1", 0), Handler)
+        self._server = Server(("127.0.0.1", port), Handler)
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
         return self

@@ -233,13 +233,18 @@ def guarded_async_client(
     verify: ssl.SSLContext | bool = True,
     timeout: float = TIMEOUT_SECONDS,
     dialer: httpcore.AsyncNetworkBackend | None = None,
+    max_connections: int = 100,
 ) -> httpx.AsyncClient:
     """The async twin of guarded_client: same checks, no redirects, no env proxies."""
     if allow_private is None:
         allow_private = get_settings().allow_private_webhook_urls
     return httpx.AsyncClient(
         transport=AsyncGuardedTransport(
-            allow_private=allow_private, resolver=resolver, verify=verify, dialer=dialer
+            allow_private=allow_private,
+            resolver=resolver,
+            verify=verify,
+            dialer=dialer,
+            max_connections=max_connections,
         ),
         timeout=timeout,
         follow_redirects=False,
