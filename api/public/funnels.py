@@ -52,7 +52,7 @@ def _page(
             return render(
                 request, visit, settings, receipt=with_receipt(page_html(visit, settings), view)
             )
-    return render(request, visit, settings)
+    return render(request, visit, settings, db=db)
 
 
 @router.get("/{account_slug}/{funnel_slug}", response_class=HTMLResponse)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass
 
 from fastapi import Request, Response
@@ -10,8 +11,10 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from domain.accounts import service as accounts
+from domain.analytics import split_service
 from domain.funnels import service as funnels
 from domain.funnels.service import LiveStep
+from domain.pages import service as pages
 from domain.pages.render import ZERO_DECIMAL, content_security_policy
 from domain.shared.settings import Settings
 from domain.visitors import identity
@@ -76,27 +79,51 @@ def load(db: Session, account_slug: str, funnel_slug: str, step_slug: str | None
     )
 
 
-def split_variant(visit: Visit, ident: identity.Identity) -> tuple[str, str] | None:  # noqa: ARG001
-    """Hook for split tests: (ab_test_id, variant_id) of the visitor's sticky variant.
+@dataclass(frozen=True)
+class Variant:
+    """The split-test variant a visitor is served: its test, variant, page and pinned HTML."""
 
-    Variant serving arrives with the split-tests module: it will choose the variant's page
-    here, record the exposure, and the answer then carries `Vary: Cookie`. None today.
+    ab_test_id: str
+    variant_id: str
+    page_id: str
+    html: str
+
+
+def split_variant(db: Session, visit: Visit, ident: identity.Identity) -> Variant | None:
+    """The visitor's sticky variant of this step while a split test decides it, else None.
+
+    Without a visitor id (consent not given yet) nobody is assigned and nothing is exposed:
+    the step's own page is served. The page's script records the exposure (an `exposure`
+    event through the public tracking API, like every page view).
     """
-    return None
+    if ident.visitor_id is None:
+        return None
+    step_id = uuid.UUID(str(visit.live.step["id"]))
+    served = split_service.variant_for(
+        db, visit.live.account_id, visit.live.funnel_id, step_id, ident.visitor_id
+    )
+    if served is None:
+        return None
+    html = pages.published_html(
+        db, account_id=visit.live.account_id, page_id=served.page_id, version=served.page_version
+    )
+    if html is None:  # the winner's page was unpublished since: the step's own page
+        return None
+    return Variant(str(served.test_id), str(served.variant_id), str(served.page_id), html)
 
 
-def _parts(visit: Visit, settings: Settings, variant: tuple[str, str] | None) -> PageParts:
+def _parts(visit: Visit, settings: Settings, variant: Variant | None) -> PageParts:
     step = visit.live.step
     context: dict[str, object] = {
         "funnel_id": str(visit.live.funnel_id),
         "step_id": step["id"],
-        "page_id": step["page_id"],
+        "page_id": variant.page_id if variant else step["page_id"],
         "key": visit.publishable_key,
         "track_url": TRACK_URL,
         "consent_required": visit.consent_required,
         "consent_url": f"/f/{visit.account_slug}/_consent",
-        "ab_test_id": variant[0] if variant else None,
-        "variant_id": variant[1] if variant else None,
+        "ab_test_id": variant.ab_test_id if variant else None,
+        "variant_id": variant.variant_id if variant else None,
     }
     scripts = [f"{ASSETS}/visitor.js"]
     if visit.offer is not None and visit.offer.step_type == "order_form":
@@ -162,14 +189,17 @@ def render(
     state: FormState | None = None,
     status_code: int = 200,
     receipt: str | None = None,
+    db: Session | None = None,
 ) -> HTMLResponse:
     """The page for this visitor: 200 (or status_code), or 304 when its ETag is current.
 
-    A re-rendered form (state) and a receipt are this visitor's own: no ETag, no-store.
+    With `db`, a step under a split test serves the visitor's variant. A re-rendered form
+    (state) and a receipt are this visitor's own: no ETag, no-store.
     """
     ident = visitor_identity(request, visit, settings)
-    variant = split_variant(visit, ident)
-    html = receipt or visitor_page(visit.live.html, _parts(visit, settings, variant), state)
+    variant = split_variant(db, visit, ident) if db is not None else None
+    stored = variant.html if variant else visit.live.html
+    html = receipt or visitor_page(stored, _parts(visit, settings, variant), state)
     headers = {**HEADERS, "Content-Security-Policy": csp_for(request, visit, settings)}
     if variant is not None:
         headers["Vary"] = "Cookie"

@@ -58,7 +58,10 @@
       .then(function (response) {
         if (!response.ok) { return; }
         banner.hidden = true;
-        if (decision === "yes") { track("page_view"); }
+        if (decision === "yes") {
+          track("page_view");
+          if (ctx.ab_test_id) { track("exposure"); }
+        }
       });
   }
 
@@ -76,4 +79,6 @@
     return;
   }
   track("page_view");
+  // Served a split-test variant: the exposure the test's results count.
+  if (ctx.ab_test_id) { track("exposure"); }
 })();
