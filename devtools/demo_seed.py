@@ -2,8 +2,8 @@
 
 The funnel is the tripwire template (order form with a bump, upsell, downsell, thank-you)
 with the lead-magnet template's opt-in page put in front, so a visitor can leave, opt in,
-buy, take the bump and answer the offers. A split test on the order step is created when
-the split-test routes exist on this build; otherwise that is skipped with a note.
+buy, take the bump and answer the offers. A running split test divides the opt-in step
+between its page and a challenger headline.
 """
 
 from __future__ import annotations
@@ -87,29 +87,46 @@ def _add_optin_step(client: httpx.Client, funnel_id: str) -> None:
     _ok(client.post(f"/api/v1/funnels/{funnel_id}/steps", json={**step, "position": 0}), 201)
 
 
+def _challenger(client: httpx.Client, page_id: str) -> str:
+    """A published copy of a page whose first headline says something else."""
+    page = _ok(client.get(f"/api/v1/pages/{page_id}"), 200)
+    elements = page["elements"]
+
+    def retitle(nodes: list[dict[str, Any]]) -> bool:
+        for node in nodes:
+            if node.get("type") == "headline":
+                node.setdefault("props", {})["text"] = "Get the free guide in 60 seconds"
+                return True
+            if retitle(node.get("children", [])):
+                return True
+        return False
+
+    retitle(elements)
+    name = "Demo opt-in (challenger)"
+    body = {"name": name, "page_type": page["page_type"], "elements": elements}
+    challenger = _ok(client.post("/api/v1/pages", json=body), 201)["id"]
+    _ok(client.post(f"/api/v1/pages/{challenger}/publish"), 200)
+    return str(challenger)
+
+
 def _split_test(client: httpx.Client, demo: Demo) -> str:
-    """Start a split test of the order step's headline; a note when the routes are missing."""
-    order = demo.steps["order_form"]
+    """Split the opt-in step between its page and a challenger headline, and start it."""
+    optin = demo.steps["optin"]
+    control = optin["page_id"]
+    if _ok(client.get(f"/api/v1/pages/{control}"), 200)["status"] != "published":
+        _ok(client.post(f"/api/v1/pages/{control}/publish"), 200)
     body = {
-        "name": "Order page headline",
+        "name": "Opt-in headline",
         "funnel_id": demo.funnel["id"],
-        "step_id": order["id"],
+        "step_id": optin["id"],
         "variants": [
-            {"name": "control", "page_id": order["page_id"], "weight": 50},
-            {"name": "challenger", "page_id": order["page_id"], "weight": 50},
+            {"name": "control", "page_id": control, "percent": 50},
+            {"name": "challenger", "page_id": _challenger(client, control), "percent": 50},
         ],
     }
-    r = client.post(AB_TESTS, json=body)
-    if r.status_code in (404, 405):
-        return f"skipped: this build has no split-test routes ({AB_TESTS} answered {r.status_code})"
-    if r.status_code not in (200, 201):
-        return f"not created: {AB_TESTS} answered {r.status_code} {r.text[:200]}"
-    test = r.json()
-    if test.get("status") != "running":
-        started = client.post(f"{AB_TESTS}/{test['id']}/start")
-        if started.status_code >= 300:
-            return f"created ({test['id']}) but not started: {started.status_code}"
-    return f"{demo.api}{AB_TESTS}/{test['id']}"
+    test = _ok(client.post(AB_TESTS, json=body), 201)
+    _ok(client.patch(f"{AB_TESTS}/{test['id']}", json={"status": "running"}), 200)
+    return f"{demo.api}{AB_TESTS}/{test['id']} (chart: …/chart.svg)"
 
 
 def seed(api: str, timeout: float = 20) -> Demo:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -55,6 +56,12 @@ class _FormFields(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag == "form":
             self.in_optin = False
+
+
+def _context(html: str) -> dict[str, Any]:
+    """The page's visitor context (the JSON its script reads), or {}."""
+    match = re.search(r'<script type="application/json" id="fp-visit">(.*?)</script>', html, re.S)
+    return dict(json.loads(match.group(1))) if match else {}
 
 
 @dataclass
@@ -131,21 +138,29 @@ class Visitor:
         self.visitor_id = self.http.cookies.get("visitor_id") or self.visitor_id
         self.session_id = self.http.cookies.get("session_id") or self.session_id
         self.track(step)
+        # A split-test variant: report the exposure, as the page's script does.
+        context = _context(r.text)
+        if context.get("ab_test_id"):
+            self.track(step, "exposure", context)
         return r.text
 
-    def track(self, step: dict[str, Any]) -> None:
-        """Send a page_view the way the page's script would (text/plain JSON, sendBeacon)."""
+    def track(
+        self, step: dict[str, Any], kind: str = "page_view", context: dict[str, Any] | None = None
+    ) -> None:
+        """Send an event the way the page's script would (text/plain JSON, sendBeacon)."""
         if "tracking" in self.tally.missing:
             return
         event = {
             "event_id": str(uuid.uuid4()),
-            "type": "page_view",
+            "type": kind,
             "funnel_id": self.demo.funnel["id"],
             "step_id": step["id"],
             "visitor_id": self.visitor_id,
             "session_id": self.session_id,
             "occurred_at": datetime.now(UTC).isoformat(),
         }
+        if context:
+            event |= {"ab_test_id": context["ab_test_id"], "variant_id": context["variant_id"]}
         r = self.http.post(
             "/api/v1/analytics/track",
             params={"key": self.demo.publishable_key},
@@ -157,7 +172,7 @@ class Visitor:
                 f"no tracking route (POST /api/v1/analytics/track {r.status_code})"
             )
         elif r.status_code < 300:
-            self.tally.counts["page_views"] += 1
+            self.tally.counts[f"{kind}s"] += 1
         else:
             self.tally.counts["errors"] += 1
 

@@ -33,6 +33,8 @@ COUNTS = """
       (SELECT count(*) FROM order_upsells u JOIN orders o ON o.id = u.order_id
         WHERE o.account_id = a.id) AS offers_answered,
       (SELECT count(*) FROM contacts c WHERE c.account_id = a.id) AS contacts,
+      (SELECT count(*) FROM ab_tests t WHERE t.account_id = a.id AND t.status = 'running')
+        AS running_tests,
       (SELECT count(*) FROM domain_events e
         WHERE e.account_id = a.id AND e.type = 'contact.opted_in') AS opted_in
     FROM accounts a JOIN users u ON u.account_id = a.id
@@ -107,7 +109,7 @@ def test_dev_demo_drives_visitors_to_orders_and_stops_cleanly(
     live = re.search(r"Live funnel\s+(http://\S+/f/[\w-]+/[\w-]+)", output)
     assert live is not None, output[-3000:]
     assert "Login         demo@example.com / " in output
-    assert re.search(r"Split test\s+\S", output)
+    assert re.search(r"Split test\s+http://\S+/api/v1/analytics/ab-tests/[0-9a-f-]{36} ", output)
     assert re.search(r"Stripe\s+http://127\.0\.0\.1:\d+ \(the stand-in\)", output)
 
     with psycopg.connect(psycopg_conninfo(own_database.database_url)) as conn:
@@ -120,3 +122,4 @@ def test_dev_demo_drives_visitors_to_orders_and_stops_cleanly(
     assert counts["offers_answered"] >= 1, counts
     # Every buyer opted in first, through the page's form (CSRF token from its cookie).
     assert counts["opted_in"] >= counts["orders"], counts
+    assert counts["running_tests"] == 1, counts
