@@ -141,6 +141,7 @@ async def baseline(receiver: str, n: int, endpoints: int) -> Result:
 def setup_account(receiver: str, endpoints: int, hanging: bool) -> tuple[uuid.UUID, set[uuid.UUID]]:
     """An account with `endpoints` healthy endpoints (and a hanging one); the healthy ids."""
     from domain.accounts.models import Account
+    from domain.integrations import crypto
     from domain.integrations.webhooks.models import Webhook
     from domain.shared.db import unit_of_work
 
@@ -156,7 +157,7 @@ def setup_account(receiver: str, endpoints: int, hanging: bool) -> tuple[uuid.UU
                 account_id=account_id,
                 url=f"{receiver}/{path}",
                 event_types=["contact.created"],
-                secret="whsec_" + "A" * 44,
+                secret=crypto.encrypt_text("whsec_" + "A" * 44),
             )
             session.add(webhook)
             session.flush()

@@ -2,7 +2,8 @@
 
 INTEGRATIONS_ENCRYPTION_KEYS lists keys, comma-separated: the first encrypts, every one
 decrypts. To rotate: put a new key first, run `python -m domain.integrations.crypto rotate`
-(re-encrypts every integration under the first key), then drop the old key.
+(re-encrypts every integration's credentials and every webhook's signing secrets under the
+first key), then drop the old key.
 """
 
 from __future__ import annotations
@@ -53,6 +54,11 @@ def decrypt_text(token: str) -> str:
         raise CredentialsUnreadable("no configured key decrypts this value") from None
 
 
+def rotate_text(token: str) -> str:
+    """The same text under the first key."""
+    return rotate(token.encode()).decode()
+
+
 def rotate(token: bytes) -> bytes:
     """The same data under the first key (MultiFernet.rotate)."""
     try:
@@ -62,17 +68,19 @@ def rotate(token: bytes) -> bytes:
 
 
 def main(argv: list[str]) -> int:
-    """`rotate`: re-encrypt every integration's credentials under the first key."""
+    """`rotate`: re-encrypt credentials and webhook secrets under the first key."""
     if argv != ["rotate"]:
         print("usage: python -m domain.integrations.crypto rotate", file=sys.stderr)
         return 2
     import domain.models  # noqa: F401 - every mapper registered
     from domain.integrations import service
+    from domain.integrations.webhooks import service as webhooks
     from domain.shared.db import unit_of_work
 
     with unit_of_work() as session:
         count = service.rotate_credentials(session)
-    print(f"re-encrypted the credentials of {count} integrations")
+        endpoints = webhooks.reencrypt_secrets(session)
+    print(f"re-encrypted {count} integrations' credentials, {endpoints} webhooks' secrets")
     return 0
 
 

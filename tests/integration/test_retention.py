@@ -157,7 +157,10 @@ def _delivery(account_id: uuid.UUID, status: str, age: timedelta) -> tuple[uuid.
     at = utcnow() - age
     with unit_of_work() as session:
         webhook = Webhook(
-            account_id=account_id, url="https://8.8.8.8/", event_types=["order.paid"], secret="s"
+            account_id=account_id,
+            url="https://8.8.8.8/",
+            event_types=["order.paid"],
+            secret="encrypted",
         )
         session.add(webhook)
         session.flush()

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from domain.integrations import crypto
 from domain.integrations.webhooks.models import Webhook, WebhookDelivery
 from domain.shared.db import unit_of_work
 from tests.support.jobs import load_job
@@ -67,7 +68,10 @@ def test_rotation_answers_a_new_secret(client: Any, tenant: Any) -> None:
     with unit_of_work() as session:
         row = session.get(Webhook, uuid.UUID(created["id"]))
         assert row is not None
-        assert (row.secret, row.previous_secret) == (rotated["secret"], created["secret"])
+        # Stored encrypted, readable only with the configured keys.
+        assert "whsec_" not in row.secret + (row.previous_secret or "")
+        stored = (crypto.decrypt_text(row.secret), crypto.decrypt_text(row.previous_secret or ""))
+        assert stored == (rotated["secret"], created["secret"])
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,7 @@ from datetime import timedelta
 
 import httpx
 
+from domain.integrations import crypto
 from domain.integrations.webhooks import deliveries
 from domain.integrations.webhooks import repository as repo
 from domain.integrations.webhooks.client import guarded_async_client
@@ -96,8 +97,9 @@ async def _read_excerpt(response: httpx.Response) -> str:
 async def send(client: httpx.AsyncClient, claimed: Claimed) -> Outcome:
     """One attempt: sign with every active secret, POST, note the answer or the error."""
     attempted_at = utcnow()
+    previous = crypto.decrypt_text(claimed.previous_secret) if claimed.previous_secret else None
     secrets = active_secrets(
-        claimed.secret, claimed.previous_secret, claimed.secret_rotated_at, attempted_at
+        crypto.decrypt_text(claimed.secret), previous, claimed.secret_rotated_at, attempted_at
     )
     headers = signature_headers(
         message_id=deliveries.message_id(claimed.id),

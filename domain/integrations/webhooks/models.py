@@ -35,10 +35,11 @@ class Webhook(IdMixin, TenantMixin, TimestampMixin, Base):
     description: Mapped[str | None] = mapped_column(String(500))
     event_types: Mapped[list[Any]]
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
-    # The signing secret is needed in clear to sign; it never appears in an answer but the
-    # one that creates or rotates it.
-    secret: Mapped[str] = mapped_column(String(100))
-    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    # The signing secrets, encrypted at rest like provider credentials (Fernet tokens under
+    # INTEGRATIONS_ENCRYPTION_KEYS, domain/integrations/crypto.py): the sender decrypts them
+    # to sign. The clear secret appears in no answer but the one that creates or rotates it.
+    secret: Mapped[str] = mapped_column(Text)
+    previous_secret: Mapped[str | None] = mapped_column(Text)
     secret_rotated_at: Mapped[datetime | None]
     # When the current run of failed attempts began (None: the last attempt succeeded).
     failing_since: Mapped[datetime | None]

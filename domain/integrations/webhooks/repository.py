@@ -416,3 +416,8 @@ def next_due(session: Session, account_ids: Collection[uuid.UUID] | None = None)
     if account_ids is not None:
         stmt = stmt.where(WebhookDelivery.account_id.in_(account_ids))
     return session.scalar(stmt)
+
+
+def all_for_update(session: Session) -> list[Webhook]:
+    """Every endpoint of every account, locked (re-encrypting the secrets under a new key)."""
+    return list(session.scalars(select(Webhook).order_by(Webhook.id).with_for_update()))

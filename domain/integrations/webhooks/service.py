@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from domain.events import catalogue
+from domain.integrations import crypto
 from domain.integrations.webhooks import deliveries, signing, ssrf
 from domain.integrations.webhooks import repository as repo
 from domain.integrations.webhooks.consumer import wake_dispatcher
@@ -64,7 +65,7 @@ def create(session: Session, *, account_id: uuid.UUID, data: WebhookIn) -> tuple
         description=data.description,
         event_types=event_types,
         enabled=data.enabled,
-        secret=secret,
+        secret=crypto.encrypt_text(secret),
         disabled_at=None if data.enabled else now,
         disabled_reason=None if data.enabled else "disabled by the account",
         created_at=now,
@@ -125,7 +126,7 @@ def update(
     secret = None
     if changes.get("rotate_secret"):
         secret = signing.new_secret()
-        webhook.previous_secret, webhook.secret = webhook.secret, secret
+        webhook.previous_secret, webhook.secret = webhook.secret, crypto.encrypt_text(secret)
         webhook.secret_rotated_at = now
     webhook.updated_at = now
     return webhook, secret
@@ -256,3 +257,13 @@ def recover(session: Session, job: Job) -> dict[str, Any]:
 def oldest_undelivered(session: Session) -> datetime | None:
     """Creation time of the oldest pending delivery to an enabled endpoint (all accounts)."""
     return repo.oldest_undelivered(session)
+
+
+def reencrypt_secrets(session: Session) -> int:
+    """Re-encrypt every endpoint's signing secrets under the first key; how many endpoints."""
+    webhooks = repo.all_for_update(session)
+    for webhook in webhooks:
+        webhook.secret = crypto.rotate_text(webhook.secret)
+        if webhook.previous_secret is not None:
+            webhook.previous_secret = crypto.rotate_text(webhook.previous_secret)
+    return len(webhooks)
