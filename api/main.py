@@ -7,10 +7,11 @@ import gc
 from fastapi import FastAPI
 
 from api import errors, metrics, openapi
-from api.middleware import BodySizeLimit, RateLimitHeaders
+from api.middleware import BodySizeLimit, OpenTracking, RateLimitHeaders
 from api.public import funnels as public_funnels
 from api.routes import (
     account,
+    analytics,
     api_keys,
     auth,
     contacts,
@@ -53,6 +54,7 @@ def create_app() -> FastAPI:
         page_assets.router,
         page_assets.media_router,
         orders.router,
+        analytics.router,
     ):
         app.include_router(router)
     errors.install(app)
@@ -63,6 +65,7 @@ def create_app() -> FastAPI:
         max_bytes=settings.max_body_bytes,
         overrides=page_assets.body_limits(settings),
     )
+    app.add_middleware(OpenTracking, paths=analytics.TRACK_PATHS)
     publisher.install()
     return app
 

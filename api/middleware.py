@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Sequence
 
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.ratelimit import SCOPE_KEY
@@ -110,3 +111,42 @@ class RateLimitHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class OpenTracking:
+    """CORS for any origin, and `text/plain` JSON bodies, on the tracking routes only.
+
+    Pages on any domain send events: a simple `text/plain` POST (what navigator.sendBeacon
+    sends for a string) needs no preflight, so its body is read as the JSON it is; a JSON
+    or credentialed request gets its preflight answered. No cookies are involved, so `*`.
+    """
+
+    def __init__(self, app: ASGIApp, paths: Sequence[str]) -> None:
+        self.app = app
+        self.paths = frozenset(paths)
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=["*"],
+            allow_methods=["POST"],
+            allow_headers=["Content-Type", "Authorization", "X-Publishable-Key"],
+            expose_headers=[
+                "Retry-After",
+                "X-RateLimit-Limit",
+                "X-RateLimit-Remaining",
+                "X-RateLimit-Reset",
+            ],
+            max_age=86400,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in self.paths:
+            await self.app(scope, receive, send)
+            return
+        headers = scope["headers"]
+        for i, (name, value) in enumerate(headers):
+            if name == b"content-type" and value.split(b";")[0].strip().lower() == b"text/plain":
+                headers = [*headers]
+                headers[i] = (name, b"application/json")
+                scope = {**scope, "headers": headers}
+                break
+        await self.cors(scope, receive, send)

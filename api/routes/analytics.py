@@ -1,0 +1,281 @@
+"""Funnel analytics: tracking in (#42, #43) and the realtime report (#47)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials
+
+from api.deps import CurrentPrincipal, DbSession, SettingsDep, _bearer, _principal, client_ip
+from api.openapi import answers
+from api.ratelimit import Budget, apply_counts, budget_windows
+from domain.analytics import ingest, realtime
+from domain.analytics.schemas import (
+    BatchAcceptedOut,
+    MinuteOut,
+    RealtimeOut,
+    RejectionOut,
+    TrackAcceptedOut,
+    TrackBatchIn,
+    TrackEventIn,
+    TrackIn,
+)
+from domain.analytics.writer import Append, QueueUnavailable, Window, writer_for_loop
+from domain.shared.db import unit_of_work, utcnow
+from domain.shared.errors import InvalidInput, NotFound, Unauthorized
+from domain.shared.schemas import SafeStr
+from domain.shared.settings import Settings, get_settings
+
+router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
+
+TRACK_PATHS = ("/api/v1/analytics/track", "/api/v1/analytics/track/batch")
+
+
+def _text_plain(model: str) -> dict[str, Any]:
+    """The body may also come as text/plain (navigator.sendBeacon), holding the same JSON."""
+    schema = {"$ref": f"#/components/schemas/{model}"}
+    return {"requestBody": {"content": {"text/plain": {"schema": schema}}}}
+
+
+QUEUED: dict[int | str, dict[str, Any]] = {
+    503: {
+        "description": "Redis did not take the events (`analytics_unavailable`): nothing "
+        "was accepted; send them again"
+    },
+}
+
+
+def _settings(request: Request) -> Settings:
+    """The settings (an override of get_settings in tests too), without a thread hop."""
+    provider = request.app.dependency_overrides.get(get_settings, get_settings)
+    settings: Settings = provider()
+    return settings
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a tracking request presented: a bearer or a publishable key (not yet checked)."""
+
+    bearer: HTTPAuthorizationCredentials | None
+    key: str | None
+
+
+@answers(401, 429)
+async def _credentials(
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    x_publishable_key: Annotated[SafeStr | None, Header(max_length=200)] = None,
+    key: Annotated[SafeStr | None, Query(max_length=200, description="publishable key")] = None,
+) -> Credentials:
+    return Credentials(bearer=bearer, key=x_publishable_key or key)
+
+
+TrackCredentials = Annotated[Credentials, Depends(_credentials)]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The account events are for, and the rate-limit windows still to count them in."""
+
+    account_id: uuid.UUID
+    windows: list[tuple[str, int, int]]
+
+
+def _bearer_caller(request: Request, settings: Settings, bearer: Any) -> uuid.UUID:
+    """A JWT or API key, authenticated and counted as on every management route."""
+    with unit_of_work() as db:
+        return _principal(request, db, settings, bearer).account_id
+
+
+async def _caller(
+    request: Request, settings: Settings, credentials: Credentials, body_key: str | None
+) -> Caller:
+    """Who is sending: a bearer, or the publishable key (header, query or body)."""
+    if credentials.bearer is not None:
+        account_id = await run_in_threadpool(_bearer_caller, request, settings, credentials.bearer)
+        return Caller(account_id, [])
+    key = credentials.key or body_key
+    if not key:
+        raise Unauthorized(
+            "Send a bearer token or the account's publishable key", code="not_authenticated"
+        )
+    account_id = await ingest.account_for_key(key, settings)
+    # The checkout's budgets: the address's own first, then the merchant's public one.
+    budgets = [
+        Budget(
+            settings.rate_limit_tracking_client,
+            f"public:{account_id}:{client_ip(request, settings)}",
+        ),
+        Budget(settings.rate_limit_tracking, f"tracking:{account_id}"),
+    ]
+    return Caller(account_id, budget_windows(settings, budgets))
+
+
+async def _queue(
+    request: Request,
+    settings: Settings,
+    caller: Caller,
+    events: list[dict[str, Any]],
+    received_at: datetime,
+) -> None:
+    """Append one entry (and count the request); returns once Redis has it, else 503/429."""
+    if not settings.redis_url:
+        raise QueueUnavailable()
+    minutes = max(settings.analytics_realtime_minutes, settings.analytics_active_minutes)
+    item = Append(
+        account_id=caller.account_id,
+        received_at=received_at,
+        events=events,
+        windows=[Window(*window) for window in caller.windows],
+        realtime=realtime.groups(events, received_at),
+        realtime_ttl=realtime.ttl_seconds(minutes),
+    )
+    writer = writer_for_loop(settings.redis_url, settings.analytics_queue_timeout_seconds)
+    appended = await writer.append(item)
+    apply_counts(request, caller.windows, appended.windows)
+
+
+def _with_body_loc(refusal: ingest.Refusal, *prefix: str | int) -> list[dict[str, Any]]:
+    """A refusal's details located in the request body."""
+    return [
+        {**detail, "loc": ["body", *map(str, prefix), *detail["loc"]]} for detail in refusal.details
+    ]
+
+
+@router.post(
+    "/track",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=TrackAcceptedOut,
+    responses={
+        **QUEUED,
+        404: {"description": "No funnel with that id in the caller's account (`funnel_not_found`)"},
+        422: {
+            "description": "occurred_at outside the accepted window "
+            "(`occurred_at_too_old`, `occurred_at_in_future`)"
+        },
+    },
+    openapi_extra=_text_plain("TrackIn"),
+)
+async def track(body: TrackIn, request: Request, credentials: TrackCredentials) -> JSONResponse:
+    """Accept one event from a page: 202 once it is in the durable queue.
+
+    Send the publishable key (X-Publishable-Key, `?key=` or a `key` field) or a bearer.
+    A `text/plain` body holding the JSON is read as JSON (navigator.sendBeacon), and any
+    origin may call. The event is stored by the drain workers shortly; resent with the same
+    `event_id` and `occurred_at`, it is stored once.
+    """
+    settings = _settings(request)
+    caller = await _caller(request, settings, credentials, body.key)
+    now = utcnow()
+    refusal = ingest.check_time(body, now, settings)
+    if refusal is None and not await ingest.owned_funnels(
+        caller.account_id, {body.funnel_id}, settings
+    ):
+        refusal = ingest.FUNNEL_NOT_FOUND
+    # A refused request is counted too (nothing is appended): bad events spend the budget.
+    events = [ingest.stream_event(body, now)] if refusal is None else []
+    await _queue(request, settings, caller, events, now)
+    if refusal is ingest.FUNNEL_NOT_FOUND:
+        raise NotFound(refusal.error, code=refusal.code, details=_with_body_loc(refusal))
+    if refusal is not None:
+        raise InvalidInput(refusal.error, code=refusal.code, details=_with_body_loc(refusal))
+    return JSONResponse({"accepted": 1, "event_id": body.event_id}, status_code=202)
+
+
+def _sort_batch(
+    raw_events: list[dict[str, Any]], now: datetime, settings: Settings
+) -> tuple[list[tuple[int, TrackEventIn]], list[RejectionOut]]:
+    """The events that pass their own checks (with their index), and the refused ones."""
+    valid: list[tuple[int, TrackEventIn]] = []
+    rejected: list[RejectionOut] = []
+    for index, raw in enumerate(raw_events):
+        parsed = ingest.parse_event(raw)
+        if isinstance(parsed, ingest.Refusal):
+            rejected.append(_rejection(index, parsed))
+            continue
+        refusal = ingest.check_time(parsed, now, settings)
+        if refusal is not None:
+            rejected.append(_rejection(index, refusal))
+        else:
+            valid.append((index, parsed))
+    return valid, rejected
+
+
+def _rejection(index: int, refusal: ingest.Refusal) -> RejectionOut:
+    return RejectionOut(
+        index=index,
+        code=refusal.code,
+        error=refusal.error,
+        details=_with_body_loc(refusal, "events", index),
+    )
+
+
+@router.post(
+    "/track/batch",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=BatchAcceptedOut,
+    responses=QUEUED,
+    openapi_extra=_text_plain("TrackBatchIn"),
+)
+async def track_batch(
+    body: TrackBatchIn, request: Request, credentials: TrackCredentials
+) -> JSONResponse:
+    """Accept up to 500 events in one request: 202 with each refused event by its index.
+
+    Each event is checked on its own (as /track checks it; a funnel of another account is
+    `funnel_not_found`); the accepted ones are queued together as one entry even when others
+    are refused. A body that is not a batch at all is a 4xx and queues nothing.
+    """
+    settings = _settings(request)
+    caller = await _caller(request, settings, credentials, body.key)
+    now = utcnow()
+    valid, rejected = _sort_batch(body.events, now, settings)
+    owned = await ingest.owned_funnels(
+        caller.account_id, {event.funnel_id for _, event in valid}, settings
+    )
+    accepted = []
+    for index, event in valid:
+        if event.funnel_id in owned:
+            accepted.append(ingest.stream_event(event, now))
+        else:
+            rejected.append(_rejection(index, ingest.FUNNEL_NOT_FOUND))
+    await _queue(request, settings, caller, accepted, now)
+    rejected.sort(key=lambda r: r.index)
+    out = BatchAcceptedOut(accepted=len(accepted), rejected=rejected)
+    return JSONResponse(out.model_dump(mode="json"), status_code=202)
+
+
+_realtime_cache: ingest.TtlCache[realtime.Figures] = ingest.TtlCache(10_000)
+REALTIME_CACHE_SECONDS = 5.0
+
+
+@router.get("/funnels/{funnel_id}/realtime", response_model=RealtimeOut, responses=QUEUED)
+def realtime_report(
+    funnel_id: uuid.UUID, principal: CurrentPrincipal, db: DbSession, settings: SettingsDep
+) -> RealtimeOut:
+    """Active visitors and events per minute over the last minutes (cached 5 s).
+
+    Counted when events are accepted, by the minute they were received; minutes are shown
+    in the account's time zone, and `as_of` says when the figures were read.
+    """
+    zone = realtime.check_funnel(db, account_id=principal.account_id, funnel_id=funnel_id)
+    found, figures = _realtime_cache.get(funnel_id)
+    if not found or figures is None:
+        figures = realtime.read_figures(settings, funnel_id, utcnow())
+        _realtime_cache.put(funnel_id, figures, REALTIME_CACHE_SECONDS)
+    return RealtimeOut(
+        funnel_id=funnel_id,
+        time_zone=zone.key,
+        as_of=figures.as_of,
+        active_minutes=settings.analytics_active_minutes,
+        active_visitors=figures.active_visitors,
+        events_per_minute=[
+            MinuteOut(minute=minute.astimezone(zone), events=count)
+            for minute, count in figures.per_minute
+        ],
+    )
