@@ -39,6 +39,7 @@ def create_app() -> FastAPI:
         redoc_url="/redoc",
     )
     for router in (
+        analytics.router,  # first: the tracking routes are the hot path (routes match in order)
         health.router,
         metrics.router,
         auth.router,
@@ -54,7 +55,6 @@ def create_app() -> FastAPI:
         page_assets.router,
         page_assets.media_router,
         orders.router,
-        analytics.router,
     ):
         app.include_router(router)
     errors.install(app)

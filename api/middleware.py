@@ -114,11 +114,11 @@ class RateLimitHeaders:
 
 
 class OpenTracking:
-    """CORS for any origin, and `text/plain` JSON bodies, on the tracking routes only.
+    """CORS for any origin on the tracking routes only: pages on any domain send events.
 
-    Pages on any domain send events: a simple `text/plain` POST (what navigator.sendBeacon
-    sends for a string) needs no preflight, so its body is read as the JSON it is; a JSON
-    or credentialed request gets its preflight answered. No cookies are involved, so `*`.
+    A JSON or bearer request gets its preflight answered; a `text/plain` POST (what
+    navigator.sendBeacon sends for a string) needs none, and the routes read its JSON. No
+    cookies are involved, so `*`.
     """
 
     def __init__(self, app: ASGIApp, paths: Sequence[str]) -> None:
@@ -139,14 +139,7 @@ class OpenTracking:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in self.paths:
+        if scope["type"] == "http" and scope["path"] in self.paths:
+            await self.cors(scope, receive, send)
+        else:
             await self.app(scope, receive, send)
-            return
-        headers = scope["headers"]
-        for i, (name, value) in enumerate(headers):
-            if name == b"content-type" and value.split(b";")[0].strip().lower() == b"text/plain":
-                headers = [*headers]
-                headers[i] = (name, b"application/json")
-                scope = {**scope, "headers": headers}
-                break
-        await self.cors(scope, receive, send)

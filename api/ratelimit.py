@@ -116,10 +116,17 @@ def budget_windows(settings: Settings, budgets: list[Budget]) -> list[tuple[str,
     """(Redis key, limit, window seconds) of every window of the budgets, in count order.
 
     The keys are those count_request's storage uses, so a caller counted elsewhere (the
-    analytics writer, in its own Redis call) spends the same budget.
+    analytics writer, in its own Redis call) spends the same budget. None when rate limits
+    are off.
     """
     if not settings.rate_limit_enabled or not settings.redis_url:
         return []
+    return windows_of(tuple(budgets))
+
+
+@lru_cache(maxsize=4096)
+def windows_of(budgets: tuple[Budget, ...]) -> list[tuple[str, int, int]]:
+    """budget_windows without the switch, remembered (the same callers come back)."""
     return [
         (
             f"{RedisStorage.PREFIX}:{item.key_for('funnels', budget.key)}",

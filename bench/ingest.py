@@ -237,8 +237,8 @@ def event_body(funnel_id: str, i: int = 0) -> dict[str, object]:
         "funnel_id": funnel_id,
         "step_id": str(uuid.uuid4()),
         "page_id": str(uuid.uuid4()),
-        "visitor_id": f"v-{uuid.uuid4().hex[:16]}",
-        "session_id": f"s-{uuid.uuid4().hex[:16]}",
+        "visitor_id": f"v-{uuid.uuid4().hex[:12]}",
+        "session_id": f"s-{uuid.uuid4().hex[:12]}",
         "occurred_at": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
         "properties": {"path": ""},
     }

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any, TypeVar
 
-from fastapi import APIRouter, Depends, Header, Query, Request, status
+from fastapi import APIRouter, Request, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from api.deps import CurrentPrincipal, DbSession, SettingsDep, _bearer, _principal, client_ip
-from api.openapi import answers
+from api.deps import CurrentPrincipal, DbSession, SettingsDep, _principal, client_ip
 from api.ratelimit import Budget, apply_counts, budget_windows
 from domain.analytics import ingest, realtime
 from domain.analytics.schemas import (
@@ -23,24 +25,64 @@ from domain.analytics.schemas import (
     RejectionOut,
     TrackAcceptedOut,
     TrackBatchIn,
-    TrackEventIn,
+    TrackBatchValid,
     TrackIn,
 )
 from domain.analytics.writer import Append, QueueUnavailable, Window, writer_for_loop
 from domain.shared.db import unit_of_work, utcnow
-from domain.shared.errors import InvalidInput, NotFound, Unauthorized
-from domain.shared.schemas import SafeStr
+from domain.shared.errors import AppError, InvalidInput, NotFound, Unauthorized
 from domain.shared.settings import Settings, get_settings
 
+T = TypeVar("T")
+
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
+
+_TRACK = TypeAdapter(TrackIn)
+_BATCH = TypeAdapter(TrackBatchIn)
+_VALID_BATCH = TypeAdapter(TrackBatchValid)
+
+
+class UnsupportedMediaType(AppError):
+    """A tracking body is JSON, sent as application/json or text/plain."""
+
+    status_code = 415
+    code = "unsupported_media_type"
+    message = "Send the body as application/json or text/plain (JSON either way)"
+
 
 TRACK_PATHS = ("/api/v1/analytics/track", "/api/v1/analytics/track/batch")
 
 
-def _text_plain(model: str) -> dict[str, Any]:
-    """The body may also come as text/plain (navigator.sendBeacon), holding the same JSON."""
-    schema = {"$ref": f"#/components/schemas/{model}"}
-    return {"requestBody": {"content": {"text/plain": {"schema": schema}}}}
+def _documented(model: type[BaseModel]) -> dict[str, Any]:
+    """What the tracking routes read by hand, for the document: key, bearer and body.
+
+    They take the raw request (FastAPI's parameter and dependency machinery costs more than
+    the rest of the request together) and parse the body with pydantic's JSON parser; the
+    document still states every input. The body may come as text/plain (sendBeacon).
+    """
+    schema = model.model_json_schema()
+    return {
+        "security": [{"HTTPBearer": []}],
+        "parameters": [
+            {
+                "name": "X-Publishable-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "maxLength": 200},
+            },
+            {
+                "name": "key",
+                "in": "query",
+                "required": False,
+                "description": "publishable key",
+                "schema": {"type": "string", "maxLength": 200},
+            },
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {media: {"schema": schema} for media in ("application/json", "text/plain")},
+        },
+    }
 
 
 QUEUED: dict[int | str, dict[str, Any]] = {
@@ -48,6 +90,16 @@ QUEUED: dict[int | str, dict[str, Any]] = {
         "description": "Redis did not take the events (`analytics_unavailable`): nothing "
         "was accepted; send them again"
     },
+}
+# What the hand-read credentials and body can answer (FastAPI infers these for parameters).
+TRACKING: dict[int | str, dict[str, Any]] = {
+    **QUEUED,
+    401: {
+        "description": "No bearer and no publishable key, or a wrong one "
+        "(`not_authenticated`, `invalid_publishable_key`, `invalid_token`, ...)"
+    },
+    415: {"description": "A body neither application/json nor text/plain"},
+    429: {"description": "Rate limit exceeded (`rate_limited`): wait `retry_after` seconds"},
 }
 
 
@@ -58,24 +110,30 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-@dataclass(frozen=True)
-class Credentials:
-    """What a tracking request presented: a bearer or a publishable key (not yet checked)."""
-
-    bearer: HTTPAuthorizationCredentials | None
-    key: str | None
+_KEY_SHAPE = re.compile(r"[\x21-\x7e]{1,200}")
+_BODY_MEDIA = ("application/json", "text/plain", "")
 
 
-@answers(401, 429)
-async def _credentials(
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    x_publishable_key: Annotated[SafeStr | None, Header(max_length=200)] = None,
-    key: Annotated[SafeStr | None, Query(max_length=200, description="publishable key")] = None,
-) -> Credentials:
-    return Credentials(bearer=bearer, key=x_publishable_key or key)
+async def _body(request: Request, adapter: TypeAdapter[T]) -> T:
+    """The body, JSON (as application/json or text/plain), validated; 415 or 422 otherwise."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in _BODY_MEDIA and not media.endswith("+json"):
+        raise UnsupportedMediaType()
+    try:
+        return adapter.validate_json(await request.body())
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False)
+        raise RequestValidationError(
+            [{**error, "loc": ("body", *error["loc"])} for error in errors]
+        ) from None
 
 
-TrackCredentials = Annotated[Credentials, Depends(_credentials)]
+def _bearer_of(request: Request) -> HTTPAuthorizationCredentials | None:
+    """An `Authorization: Bearer` value, as HTTPBearer reads it (other schemes: none)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return HTTPAuthorizationCredentials(scheme=scheme, credentials=token.strip())
 
 
 @dataclass(frozen=True)
@@ -92,18 +150,19 @@ def _bearer_caller(request: Request, settings: Settings, bearer: Any) -> uuid.UU
         return _principal(request, db, settings, bearer).account_id
 
 
-async def _caller(
-    request: Request, settings: Settings, credentials: Credentials, body_key: str | None
-) -> Caller:
+async def _caller(request: Request, settings: Settings, body_key: str | None) -> Caller:
     """Who is sending: a bearer, or the publishable key (header, query or body)."""
-    if credentials.bearer is not None:
-        account_id = await run_in_threadpool(_bearer_caller, request, settings, credentials.bearer)
+    bearer = _bearer_of(request)
+    if bearer is not None:
+        account_id = await run_in_threadpool(_bearer_caller, request, settings, bearer)
         return Caller(account_id, [])
-    key = credentials.key or body_key
+    key = request.headers.get("x-publishable-key") or request.query_params.get("key") or body_key
     if not key:
         raise Unauthorized(
             "Send a bearer token or the account's publishable key", code="not_authenticated"
         )
+    if not _KEY_SHAPE.fullmatch(key):  # never a query the database would refuse to encode
+        raise Unauthorized("Invalid publishable key", code="invalid_publishable_key")
     account_id = await ingest.account_for_key(key, settings)
     # The checkout's budgets: the address's own first, then the merchant's public one.
     budgets = [
@@ -152,16 +211,16 @@ def _with_body_loc(refusal: ingest.Refusal, *prefix: str | int) -> list[dict[str
     status_code=status.HTTP_202_ACCEPTED,
     response_model=TrackAcceptedOut,
     responses={
-        **QUEUED,
+        **TRACKING,
         404: {"description": "No funnel with that id in the caller's account (`funnel_not_found`)"},
         422: {
             "description": "occurred_at outside the accepted window "
             "(`occurred_at_too_old`, `occurred_at_in_future`)"
         },
     },
-    openapi_extra=_text_plain("TrackIn"),
+    openapi_extra=_documented(TrackIn),
 )
-async def track(body: TrackIn, request: Request, credentials: TrackCredentials) -> JSONResponse:
+async def track(request: Request) -> JSONResponse:
     """Accept one event from a page: 202 once it is in the durable queue.
 
     Send the publishable key (X-Publishable-Key, `?key=` or a `key` field) or a bearer.
@@ -170,7 +229,8 @@ async def track(body: TrackIn, request: Request, credentials: TrackCredentials) 
     `event_id` and `occurred_at`, it is stored once.
     """
     settings = _settings(request)
-    caller = await _caller(request, settings, credentials, body.key)
+    body = await _body(request, _TRACK)
+    caller = await _caller(request, settings, body.key)
     now = utcnow()
     refusal = ingest.check_time(body, now, settings)
     if refusal is None and not await ingest.owned_funnels(
@@ -178,7 +238,7 @@ async def track(body: TrackIn, request: Request, credentials: TrackCredentials) 
     ):
         refusal = ingest.FUNNEL_NOT_FOUND
     # A refused request is counted too (nothing is appended): bad events spend the budget.
-    events = [ingest.stream_event(body, now)] if refusal is None else []
+    events = ingest.stream_events([body], now) if refusal is None else []
     await _queue(request, settings, caller, events, now)
     if refusal is ingest.FUNNEL_NOT_FOUND:
         raise NotFound(refusal.error, code=refusal.code, details=_with_body_loc(refusal))
@@ -187,23 +247,8 @@ async def track(body: TrackIn, request: Request, credentials: TrackCredentials) 
     return JSONResponse({"accepted": 1, "event_id": body.event_id}, status_code=202)
 
 
-def _sort_batch(
-    raw_events: list[dict[str, Any]], now: datetime, settings: Settings
-) -> tuple[list[tuple[int, TrackEventIn]], list[RejectionOut]]:
-    """The events that pass their own checks (with their index), and the refused ones."""
-    valid: list[tuple[int, TrackEventIn]] = []
-    rejected: list[RejectionOut] = []
-    for index, raw in enumerate(raw_events):
-        parsed = ingest.parse_event(raw)
-        if isinstance(parsed, ingest.Refusal):
-            rejected.append(_rejection(index, parsed))
-            continue
-        refusal = ingest.check_time(parsed, now, settings)
-        if refusal is not None:
-            rejected.append(_rejection(index, refusal))
-        else:
-            valid.append((index, parsed))
-    return valid, rejected
+def _first(pair: tuple[int, ingest.Refusal]) -> int:
+    return pair[0]
 
 
 def _rejection(index: int, refusal: ingest.Refusal) -> RejectionOut:
@@ -219,12 +264,10 @@ def _rejection(index: int, refusal: ingest.Refusal) -> RejectionOut:
     "/track/batch",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=BatchAcceptedOut,
-    responses=QUEUED,
-    openapi_extra=_text_plain("TrackBatchIn"),
+    responses=TRACKING,
+    openapi_extra=_documented(TrackBatchIn),
 )
-async def track_batch(
-    body: TrackBatchIn, request: Request, credentials: TrackCredentials
-) -> JSONResponse:
+async def track_batch(request: Request) -> JSONResponse:
     """Accept up to 500 events in one request: 202 with each refused event by its index.
 
     Each event is checked on its own (as /track checks it; a funnel of another account is
@@ -232,20 +275,21 @@ async def track_batch(
     are refused. A body that is not a batch at all is a 4xx and queues nothing.
     """
     settings = _settings(request)
-    caller = await _caller(request, settings, credentials, body.key)
+    body: TrackBatchValid | TrackBatchIn
+    try:  # the common case, in one pass of pydantic-core: every event is valid
+        body = await _body(request, _VALID_BATCH)
+    except RequestValidationError:
+        body = await _body(request, _BATCH)  # then each event is checked on its own
+    caller = await _caller(request, settings, body.key)
     now = utcnow()
-    valid, rejected = _sort_batch(body.events, now, settings)
+    valid, refused = ingest.sort_events(body.events, now, settings)
     owned = await ingest.owned_funnels(
         caller.account_id, {event.funnel_id for _, event in valid}, settings
     )
-    accepted = []
-    for index, event in valid:
-        if event.funnel_id in owned:
-            accepted.append(ingest.stream_event(event, now))
-        else:
-            rejected.append(_rejection(index, ingest.FUNNEL_NOT_FOUND))
+    refused += [(i, ingest.FUNNEL_NOT_FOUND) for i, event in valid if event.funnel_id not in owned]
+    accepted = ingest.stream_events([e for _, e in valid if e.funnel_id in owned], now)
     await _queue(request, settings, caller, accepted, now)
-    rejected.sort(key=lambda r: r.index)
+    rejected = [_rejection(index, refusal) for index, refusal in sorted(refused, key=_first)]
     out = BatchAcceptedOut(accepted=len(accepted), rejected=rejected)
     return JSONResponse(out.model_dump(mode="json"), status_code=202)
 

@@ -27,6 +27,7 @@ from domain.shared.settings import Settings
 V = TypeVar("V")
 
 _EVENT = TypeAdapter(TrackEventIn)
+_EVENTS = TypeAdapter(list[TrackEventIn])
 
 
 @dataclass(frozen=True)
@@ -55,17 +56,55 @@ def parse_event(raw: Any) -> TrackEventIn | Refusal:
         return refusal_of(exc)
 
 
+def sort_events(
+    raw: list[Any], now: datetime, settings: Settings
+) -> tuple[list[tuple[int, TrackEventIn]], list[tuple[int, Refusal]]]:
+    """A batch's events that pass their own checks and the refused ones, by index.
+
+    raw: events already read as TrackEventIn, or JSON values. The whole list is validated
+    in one call (pydantic-core's loop, not Python's); only a batch with a bad event is
+    validated again event by event, to tell which.
+    """
+    parsed: list[TrackEventIn | Refusal]
+    if all(isinstance(item, TrackEventIn) for item in raw):
+        parsed = list(raw)  # read as events already (the route's fast path)
+    else:
+        try:
+            parsed = list(_EVENTS.validate_python(raw))
+        except ValidationError:
+            parsed = [parse_event(item) for item in raw]
+    oldest, latest = _window(now, settings)
+    valid, refused = [], []
+    for index, item in enumerate(parsed):
+        if isinstance(item, Refusal):
+            refused.append((index, item))
+        elif item.occurred_at is not None and not oldest <= item.occurred_at <= latest:
+            refused.append((index, check_time(item, now, settings) or FUNNEL_NOT_FOUND))
+        else:
+            valid.append((index, item))
+    return valid, refused
+
+
+def _window(now: datetime, settings: Settings) -> tuple[datetime, datetime]:
+    """The oldest and the latest occurred_at accepted now."""
+    return (
+        now - timedelta(days=settings.analytics_late_event_days),
+        now + timedelta(seconds=settings.analytics_future_skew_seconds),
+    )
+
+
 def check_time(event: TrackEventIn, now: datetime, settings: Settings) -> Refusal | None:
     """An event's time must lie within the late window and the future skew."""
     if event.occurred_at is None:
         return None
-    if event.occurred_at < now - timedelta(days=settings.analytics_late_event_days):
+    oldest, latest = _window(now, settings)
+    if event.occurred_at < oldest:
         return Refusal(
             "occurred_at_too_old",
             f"occurred_at is more than {settings.analytics_late_event_days} days ago",
             [{"loc": ["occurred_at"], "msg": "too old", "type": "occurred_at_too_old"}],
         )
-    if event.occurred_at > now + timedelta(seconds=settings.analytics_future_skew_seconds):
+    if event.occurred_at > latest:
         return Refusal(
             "occurred_at_in_future",
             f"occurred_at is more than {settings.analytics_future_skew_seconds} s ahead of "
@@ -82,29 +121,23 @@ FUNNEL_NOT_FOUND = Refusal(
 )
 
 
-def stream_event(event: TrackEventIn, received_at: datetime) -> dict[str, Any]:
-    """The event as the stream carries it (stream.EVENT_FIELDS; uuids and times as strings)."""
-    return {
-        "event_id": event.event_id,
-        "type": event.type,
-        "source": "client",
-        "funnel_id": str(event.funnel_id),
-        "step_id": _text(event.step_id),
-        "page_id": _text(event.page_id),
-        "visitor_id": event.visitor_id,
-        "session_id": event.session_id,
-        "occurred_at": (event.occurred_at or received_at).isoformat(),
-        "amount_cents": None,
-        "currency": None,
-        "order_id": None,
-        "ab_test_id": _text(event.ab_test_id),
-        "variant_id": _text(event.variant_id),
-        "properties": event.properties,
-    }
+# What a client never sends: the server's facts carry these (stream.EVENT_FIELDS).
+_SERVER_ONLY = {"source": "client", "amount_cents": None, "currency": None, "order_id": None}
 
 
-def _text(value: uuid.UUID | None) -> str | None:
-    return None if value is None else str(value)
+def stream_events(events: list[TrackEventIn], received_at: datetime) -> list[dict[str, Any]]:
+    """The events as the stream carries them (stream.EVENT_FIELDS; uuids and times as text).
+
+    Dumped by pydantic-core in one call; an event without occurred_at takes received_at.
+    """
+    received = received_at.isoformat()
+    dumped: list[dict[str, Any]] = _EVENTS.dump_python(events, mode="json")
+    for event in dumped:
+        event.pop("key", None)  # /track's body may carry the publishable key
+        event.update(_SERVER_ONLY)
+        if event["occurred_at"] is None:
+            event["occurred_at"] = received
+    return dumped
 
 
 class TtlCache(Generic[V]):

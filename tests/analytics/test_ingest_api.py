@@ -216,7 +216,8 @@ BAD_EVENTS: list[tuple[str, dict[str, Any], str]] = [
     ("occurred_at without a zone", {"occurred_at": "2026-12-01T10:00:00"}, "occurred_at"),
     ("occurred_at as a number", {"occurred_at": 1764583200}, "occurred_at"),
     ("properties not an object", {"properties": [1, 2]}, "properties"),
-    ("properties too big", {"properties": {"text": "x" * 2100}}, "properties"),
+    ("a property too long", {"properties": {"text": "x" * 201}}, "properties"),
+    ("nested properties", {"properties": {"utm": {"source": "ad"}}}, "properties"),
     ("too many properties", {"properties": {f"k{i}": i for i in range(33)}}, "properties"),
     ("exposure without its test", {"type": "exposure"}, ""),
     ("a money field from a client", {"amount_cents": 4900}, "amount_cents"),
@@ -386,11 +387,16 @@ def test_a_body_that_is_no_batch_is_422_and_queues_nothing(
 
 
 @pytest.mark.parametrize("path", [TRACK, BATCH])
-def test_a_body_that_is_not_json_is_400(client: Any, tenant: Any, path: str) -> None:
+def test_a_body_that_is_not_json_is_422_and_another_media_type_415(
+    client: Any, tenant: Any, path: str
+) -> None:
     headers = {"X-Publishable-Key": tenant.publishable_key, "Content-Type": "text/plain"}
     r = client.post(path, content=b"{not json", headers=headers)
-    assert r.status_code in (400, 422), r.text
-    assert r.json()["code"] in ("bad_request", "validation_error")
+    assert (r.status_code, r.json()["code"]) == (422, "validation_error"), r.text
+    assert r.json()["details"][0]["type"] == "json_invalid"
+    form = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
+    r = client.post(path, content=b"event_id=1", headers=form)
+    assert (r.status_code, r.json()["code"]) == (415, "unsupported_media_type")
 
 
 # --- rate limits and outages --------------------------------------------------------------------
