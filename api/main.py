@@ -7,7 +7,7 @@ import gc
 from fastapi import FastAPI
 
 from api import errors, metrics, openapi
-from api.middleware import BodySizeLimit, OpenTracking, RateLimitHeaders
+from api.middleware import BodySizeLimit, FastLane, OpenTracking, RateLimitHeaders
 from api.public import funnels as public_funnels
 from api.routes import (
     account,
@@ -60,6 +60,7 @@ def create_app() -> FastAPI:
     errors.install(app)
     openapi.install(app)
     app.add_middleware(RateLimitHeaders)
+    app.add_middleware(FastLane, routes=analytics.FAST_ROUTES)
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,

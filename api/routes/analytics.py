@@ -323,3 +323,7 @@ def realtime_report(
             for minute, count in figures.per_minute
         ],
     )
+
+
+FAST_ROUTES = {TRACK_PATHS[0]: track, TRACK_PATHS[1]: track_batch}
+"""The tracking routes' functions by path, for api.middleware.FastLane."""
