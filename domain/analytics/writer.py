@@ -1,12 +1,12 @@
-"""The API's side of the stream: accepted requests share one pipelined Redis round trip.
+"""The API's side of the stream: accepted requests share one Redis call per flush.
 
 Each request hands its entry to the writer of its event loop and waits for the flush that
-carries it; a flush is one pipeline of one Lua call per request, which counts the caller's
-rate-limit windows (the `limits` library's fixed-window counters, so the checkout shares the
-same budget), and only if none is spent appends the entry (XADD) and bumps the realtime
-counters. So a 202 is answered only after Redis acknowledged the XADD (and, with
+carries it; a flush is one Lua call (EVALSHA) that, for each request in turn, counts the
+caller's rate-limit windows (the `limits` library's fixed-window counters, so the checkout
+shares the same budget) and only if none is spent appends the entry (XADD) and bumps the
+realtime counters. So a 202 is answered only after Redis acknowledged the XADD (and, with
 `appendfsync always`, wrote it to its append-only file), and a refused request leaves no entry.
-While one flush is on the wire the next requests gather; under load a flush carries dozens.
+While flushes are on the wire the next requests gather; under load a flush carries dozens.
 Redis 6.2 commands only.
 """
 
@@ -29,47 +29,52 @@ from domain.shared.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
-# KEYS: the stream. ARGV[1]: JSON [realtime ttl, account_id, received_at,
-# [[counter key, limit, window seconds], ...], [[count key, visitors key, events, [visitor, ...]],
-# ...]]; ARGV[2]: the events' JSON. Few arguments and a one-string reply: packing arguments
-# and parsing replies is most of the client's cost. Windows are counted in order and a spent
-# one stops the count, as api/ratelimit.py does; a request with no events is only counted.
-# Reply: "<1 accepted | 0 refused>|<entry id or empty>|<used>:<pttl ms>,<used>:<pttl ms>...".
-# (The counters and realtime keys are not declared in KEYS: this runs on one Redis, not a
-# cluster.)
+# One call per flush: KEYS[1] the stream; ARGV two per request: a JSON spec [realtime ttl,
+# account_id, received_at, [[counter key, limit, window seconds], ...], [[count key, visitors
+# key, events, [visitor, ...]], ...]] and the events' JSON. Per-command work in the client
+# (packing, parsing, bookkeeping) was most of a request's cost, so a flush is one command and
+# its reply one string: each request's "<1 accepted | 0 refused>|<entry id or
+# empty>|<used>:<pttl ms>,...", joined by ";". Windows are counted in order and a spent one
+# stops the count, as api/ratelimit.py does; a request with no events is only counted. (The
+# counter and realtime keys are not declared in KEYS: one Redis, not a cluster.)
 APPEND_SCRIPT = """
-local spec = cjson.decode(ARGV[1])
-local parts = {}
-local refused = false
-for _, w in ipairs(spec[4]) do
-  local used
+local out = {}
+for r = 1, #ARGV, 2 do
+  local spec = cjson.decode(ARGV[r])
+  local events = ARGV[r + 1]
+  local parts = {}
+  local refused = false
+  for _, w in ipairs(spec[4]) do
+    local used
+    if refused then
+      used = tonumber(redis.call('GET', w[1]) or '0')
+    else
+      used = redis.call('INCRBY', w[1], 1)
+      if used == 1 then redis.call('EXPIRE', w[1], w[3]) end
+      if used > w[2] then refused = true end
+    end
+    parts[#parts + 1] = used .. ':' .. redis.call('PTTL', w[1])
+  end
+  local counts = table.concat(parts, ',')
   if refused then
-    used = tonumber(redis.call('GET', w[1]) or '0')
+    out[#out + 1] = '0||' .. counts
+  elseif events == '[]' then
+    out[#out + 1] = '1||' .. counts
   else
-    used = redis.call('INCRBY', w[1], 1)
-    if used == 1 then redis.call('EXPIRE', w[1], w[3]) end
-    if used > w[2] then refused = true end
-  end
-  parts[#parts + 1] = used .. ':' .. redis.call('PTTL', w[1])
-end
-local counts = table.concat(parts, ',')
-if refused then
-  return '0||' .. counts
-end
-if ARGV[2] == '[]' then
-  return '1||' .. counts
-end
-local id = redis.call('XADD', KEYS[1], '*', 'account_id', spec[2], 'received_at', spec[3],
-                      'events', ARGV[2])
-for _, g in ipairs(spec[5]) do
-  redis.call('INCRBY', g[1], g[3])
-  redis.call('EXPIRE', g[1], spec[1])
-  if #g[4] > 0 then
-    redis.call('PFADD', g[2], unpack(g[4]))
-    redis.call('EXPIRE', g[2], spec[1])
+    local id = redis.call('XADD', KEYS[1], '*', 'account_id', spec[2],
+                          'received_at', spec[3], 'events', events)
+    for _, g in ipairs(spec[5]) do
+      redis.call('INCRBY', g[1], g[3])
+      redis.call('EXPIRE', g[1], spec[1])
+      if #g[4] > 0 then
+        redis.call('PFADD', g[2], unpack(g[4]))
+        redis.call('EXPIRE', g[2], spec[1])
+      end
+    end
+    out[#out + 1] = '1|' .. id .. '|' .. counts
   end
 end
-return '1|' .. id .. '|' .. counts
+return table.concat(out, ';')
 """
 
 
@@ -147,7 +152,7 @@ Waiting = tuple[Append, "asyncio.Future[Appended]"]
 
 
 class StreamWriter:
-    """Appends requests' entries in shared pipelined flushes, up to FLUSHERS on the wire at once.
+    """Appends requests' entries in shared flushes, up to FLUSHERS on the wire at once.
 
     One flush at a time would make every request wait for the one ahead of it as well as its
     own (Redis' fsync, the scheduler of a busy machine); a few concurrent flushes, each
@@ -188,47 +193,30 @@ class StreamWriter:
             await self._flush(batch)
 
     async def _flush(self, batch: list[Waiting]) -> None:
-        """One pipeline for the batch; every waiter gets its answer or QueueUnavailable."""
-        calls = [item.script_call() for item, _ in batch]
+        """One call for the batch; every waiter gets its answer or QueueUnavailable."""
+        args = [part for item, _ in batch for part in item.script_call()]
         try:
-            replies = await self._execute(calls)  # every read and connect has a timeout
+            reply = await self._execute(args)  # every read and connect has a timeout
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("analytics: Redis did not take %d entries: %r", len(batch), exc)
             for _, future in batch:
                 if not future.done():
                     future.set_exception(QueueUnavailable())
             return
-        for (_, future), reply in zip(batch, replies, strict=True):
-            if future.done():  # the client went away; its entry stands (stored once anyway)
-                continue
-            if isinstance(reply, Exception):
-                log.warning("analytics: Redis refused an entry: %r", reply)
-                future.set_exception(QueueUnavailable())
-            else:
-                future.set_result(_appended(reply))
+        text = reply.decode() if isinstance(reply, bytes) else str(reply)
+        for (_, future), one in zip(batch, text.split(";"), strict=True):
+            if not future.done():  # else the client went away; its entry stands (stored once)
+                future.set_result(_appended(one))
 
-    async def _execute(self, calls: list[tuple[str, str]]) -> list[Any]:
-        """EVALSHA each call in one pipeline; load the script first if Redis lost it."""
+    async def _execute(self, args: list[str]) -> Any:
+        """EVALSHA the flush; load the script first, and again if Redis lost it (restarted)."""
         if self._sha is None:
             self._sha = str(await self._client.script_load(APPEND_SCRIPT))
-        replies = await self._pipeline(calls)
-        if any(isinstance(reply, NoScriptError) for reply in replies):
-            # A restarted Redis forgets scripts; a NOSCRIPT reply ran nothing, so run those again.
+        try:
+            return await self._client.evalsha(self._sha, 1, STREAM_KEY, *args)  # type: ignore[misc]
+        except NoScriptError:  # nothing ran
             self._sha = str(await self._client.script_load(APPEND_SCRIPT))
-            again = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
-            for i, reply in zip(
-                again, await self._pipeline([calls[i] for i in again]), strict=True
-            ):
-                replies[i] = reply
-        return replies
-
-    async def _pipeline(self, calls: list[tuple[str, str]]) -> list[Any]:
-        """One round trip of EVALSHA calls; errors come back in place of replies."""
-        assert self._sha is not None
-        async with self._client.pipeline(transaction=False) as pipe:
-            for spec, events in calls:
-                pipe.evalsha(self._sha, 1, STREAM_KEY, spec, events)
-            return list(await pipe.execute(raise_on_error=False))
+            return await self._client.evalsha(self._sha, 1, STREAM_KEY, *args)  # type: ignore[misc]
 
     async def close(self) -> None:
         """Close the client's connections."""

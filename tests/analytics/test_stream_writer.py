@@ -28,13 +28,13 @@ def test_concurrent_requests_share_flushes_and_each_waits_for_its_entry(
 ) -> None:
     account_id = uuid.uuid4()
     flushes: list[int] = []
-    original = StreamWriter._pipeline
+    original = StreamWriter._execute
 
-    async def counted(self: StreamWriter, calls: list[Any]) -> list[Any]:
-        flushes.append(len(calls))
-        return await original(self, calls)
+    async def counted(self: StreamWriter, args: list[str]) -> Any:
+        flushes.append(len(args) // 2)
+        return await original(self, args)
 
-    monkeypatch.setattr(StreamWriter, "_pipeline", counted)
+    monkeypatch.setattr(StreamWriter, "_execute", counted)
 
     async def send() -> list[Any]:
         writer = StreamWriter(servers.redis_url, timeout=2)
