@@ -422,7 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per row")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per row")
-    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--connections", type=int, default=256)
     parser.add_argument("--batch-connections", type=int, default=8)
     parser.add_argument("--only", choices=[name for name, _ in SECTIONS], action="append")
     args = parser.parse_args(argv)

@@ -136,6 +136,20 @@ def _bearer_of(request: Request) -> HTTPAuthorizationCredentials | None:
     return HTTPAuthorizationCredentials(scheme=scheme, credentials=token.strip())
 
 
+def _check_length(value: str | None, where: str, name: str) -> None:
+    """A key parameter holds its documented 200 characters at most, even beside a bearer."""
+    if value is not None and len(value) > 200:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": (where, name),
+                    "msg": "String should have at most 200 characters",
+                    "type": "string_too_long",
+                }
+            ]
+        )
+
+
 @dataclass(frozen=True)
 class Caller:
     """The account events are for, and the rate-limit windows still to count them in."""
@@ -152,11 +166,14 @@ def _bearer_caller(request: Request, settings: Settings, bearer: Any) -> uuid.UU
 
 async def _caller(request: Request, settings: Settings, body_key: str | None) -> Caller:
     """Who is sending: a bearer, or the publishable key (header, query or body)."""
+    header, query = request.headers.get("x-publishable-key"), request.query_params.get("key")
+    _check_length(header, "header", "x-publishable-key")
+    _check_length(query, "query", "key")
     bearer = _bearer_of(request)
     if bearer is not None:
         account_id = await run_in_threadpool(_bearer_caller, request, settings, bearer)
         return Caller(account_id, [])
-    key = request.headers.get("x-publishable-key") or request.query_params.get("key") or body_key
+    key = header or query or body_key
     if not key:
         raise Unauthorized(
             "Send a bearer token or the account's publishable key", code="not_authenticated"
