@@ -93,9 +93,11 @@ def _lag(_session: Session) -> Iterable[Sample]:
 
 
 def _entries(_session: Session) -> Iterable[Sample]:
-    state = _state()
-    yield ("held",), float(state.entries)
-    yield ("pending",), float(state.pending)
+    yield (), float(_state().entries)
+
+
+def _pending(_session: Session) -> Iterable[Sample]:
+    yield (), float(_state().pending)
 
 
 GAUGES: list[Gauge] = [
@@ -107,10 +109,14 @@ GAUGES: list[Gauge] = [
     ),
     Gauge(
         "funnels_analytics_stream_entries",
-        "Entries in the analytics stream: held (its length) and pending (delivered to a "
-        "drain worker, not yet acknowledged).",
+        "Entries held in the analytics stream (its length).",
         _entries,
-        labels=("state",),
+        source="analytics_stream",
+    ),
+    Gauge(
+        "funnels_analytics_stream_pending",
+        "Analytics stream entries delivered to a drain worker and not yet acknowledged.",
+        _pending,
         source="analytics_stream",
     ),
 ]
