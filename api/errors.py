@@ -96,6 +96,15 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("Internal server error", "internal_error"), status_code=500)
 
 
+async def response_for(request: Request, exc: Exception) -> JSONResponse:
+    """The answer the installed handlers give for exc (for code running outside the router)."""
+    if isinstance(exc, AppError):
+        return await _app_error(request, exc)
+    if isinstance(exc, RequestValidationError):
+        return await _validation_error(request, exc)
+    return await _unexpected(request, exc)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers."""
     app.add_exception_handler(AppError, _app_error)

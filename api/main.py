@@ -7,11 +7,12 @@ import gc
 from fastapi import FastAPI
 
 from api import errors, metrics, openapi
-from api.middleware import BodySizeLimit, RateLimitHeaders
+from api.middleware import BodySizeLimit, FastLane, OpenTracking, RateLimitHeaders
 from api.public import forms as public_forms
 from api.public import funnels as public_funnels
 from api.routes import (
     account,
+    analytics,
     api_keys,
     auth,
     contacts,
@@ -42,6 +43,7 @@ def create_app() -> FastAPI:
         redoc_url="/redoc",
     )
     for router in (
+        analytics.router,  # first: the tracking routes are the hot path (routes match in order)
         health.router,
         metrics.router,
         auth.router,
@@ -66,11 +68,13 @@ def create_app() -> FastAPI:
     errors.install(app)
     openapi.install(app)
     app.add_middleware(RateLimitHeaders)
+    app.add_middleware(FastLane, routes=analytics.FAST_ROUTES)
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,
         overrides=page_assets.body_limits(settings),
     )
+    app.add_middleware(OpenTracking, paths=analytics.TRACK_PATHS)
     publisher.install()
     return app
 

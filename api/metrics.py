@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import event
 
 from api.deps import SettingsDep
-from domain.analytics import metrics as drain_metrics
+from domain.analytics import metrics as analytics_metrics
 from domain.events import metrics as event_metrics
 from domain.integrations.webhooks import metrics as webhook_metrics
 from domain.jobs import metrics as job_metrics
@@ -47,8 +47,8 @@ def gauge_sources() -> list[Gauge]:
         *job_metrics.GAUGES,
         *order_metrics.GAUGES,
         *event_metrics.GAUGES,
-        *drain_metrics.DRAIN_GAUGES,
         *webhook_metrics.GAUGES,
+        *analytics_metrics.GAUGES,
     ]
 
 

@@ -112,5 +112,63 @@ def count_request(request: Request, settings: Settings, budgets: list[Budget]) -
         )
 
 
+def budget_windows(settings: Settings, budgets: list[Budget]) -> list[tuple[str, int, int]]:
+    """(Redis key, limit, window seconds) of every window of the budgets, in count order.
+
+    The keys are those count_request's storage uses, so a caller counted elsewhere (the
+    analytics writer, in its own Redis call) spends the same budget. None when rate limits
+    are off.
+    """
+    if not settings.rate_limit_enabled or not settings.redis_url:
+        return []
+    return windows_of(tuple(budgets))
+
+
+@lru_cache(maxsize=4096)
+def windows_of(budgets: tuple[Budget, ...]) -> list[tuple[str, int, int]]:
+    """budget_windows without the switch, remembered (the same callers come back)."""
+    return [
+        (
+            f"{RedisStorage.PREFIX}:{item.key_for('funnels', budget.key)}",
+            item.amount,
+            item.get_expiry(),
+        )
+        for budget in budgets
+        for item in _windows(budget.limit)
+    ]
+
+
+def apply_counts(
+    request: Request, windows: list[tuple[str, int, int]], counted: list[tuple[int, int]]
+) -> None:
+    """Headers (and a 429 if a window is spent) from counts made elsewhere.
+
+    counted: (requests in the window, milliseconds until it resets) per window, in order; the
+    figures and the 429 are count_request's.
+    """
+    if not windows:
+        return
+    now = time.time()
+    figures = [
+        (max(0, limit - used), limit, expiry, now + max(pttl, 0) / 1000)
+        for (_, limit, expiry), (used, pttl) in zip(windows, counted, strict=True)
+    ]
+    refused = any(used > limit for (_, limit, _), (used, _) in zip(windows, counted, strict=True))
+    remaining, amount, _, reset = min(figures, key=lambda f: (f[0], -f[2]))
+    if refused:
+        reset = max(f[3] for f in figures if f[0] == 0)
+    headers = {
+        "X-RateLimit-Limit": str(amount),
+        "X-RateLimit-Remaining": str(remaining),
+        "X-RateLimit-Reset": str(math.ceil(reset)),
+    }
+    request.scope[SCOPE_KEY] = headers
+    if refused:
+        retry_after = max(1, math.ceil(reset - now))
+        raise RateLimited(
+            retry_after=retry_after, headers={**headers, "Retry-After": str(retry_after)}
+        )
+
+
 enforce = count_request
 """The former name of count_request."""

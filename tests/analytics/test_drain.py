@@ -171,14 +171,14 @@ def test_concurrent_batches_number_new_visitors_without_collisions(tenant: Any) 
 
 
 def _gauges(client: Any) -> dict[str, float]:
-    """The drain's gauges in a /metrics scrape."""
+    """The analytics stream's gauges in a /metrics scrape."""
     r = client.get("/metrics")
     assert r.status_code == 200, r.text
     return {
         sample.name: sample.value
         for family in text_string_to_metric_families(r.text)
         for sample in family.samples
-        if sample.name.startswith("funnels_analytics_drain_")
+        if sample.name.startswith(("funnels_analytics_stream_", "funnels_analytics_ingest_"))
         or (
             sample.name == "funnels_metrics_source_up"
             and sample.labels["source"] == "analytics_stream"
@@ -196,18 +196,18 @@ def test_metrics_show_the_backlog_until_it_is_drained(
     # The oldest entry's age comes from its id (Redis' clock at XADD).
     time.sleep(0.05)
     gauges = _gauges(client)
-    assert gauges["funnels_analytics_drain_backlog_entries"] == 2
-    assert gauges["funnels_analytics_drain_pending_entries"] == 1
+    assert gauges["funnels_analytics_stream_entries"] == 2  # stored entries are deleted
+    assert gauges["funnels_analytics_stream_pending"] == 1
     added = int(first.split("-")[0]) / 1000
-    assert 0 < gauges["funnels_analytics_drain_oldest_entry_age_seconds"] <= time.time() - added + 1
+    assert 0 < gauges["funnels_analytics_ingest_lag_seconds"] <= time.time() - added + 1
     assert gauges["funnels_metrics_source_up"] == 1
 
     monkeypatch.setattr(get_settings(), "analytics_drain_claim_idle_seconds", 0.001)
     _drain(r)
     assert _gauges(client) == {
-        "funnels_analytics_drain_backlog_entries": 0,
-        "funnels_analytics_drain_pending_entries": 0,
-        "funnels_analytics_drain_oldest_entry_age_seconds": 0,
+        "funnels_analytics_stream_entries": 0,
+        "funnels_analytics_stream_pending": 0,
+        "funnels_analytics_ingest_lag_seconds": 0,
         "funnels_metrics_source_up": 1,
     }
 

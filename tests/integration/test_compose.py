@@ -277,7 +277,10 @@ def test_servers_have_healthchecks_and_volumes() -> None:
     assert services["postgres"]["image"].startswith("postgres:")
     assert "pg_isready" in services["postgres"]["healthcheck"]["test"]
     assert services["redis"]["image"].startswith("redis:")
-    assert "--appendonly" in services["redis"]["command"]
+    command = services["redis"]["command"]
+    # The analytics stream's 202 promises an entry on disk (docs/analytics.md, "Ingestion").
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert command[command.index("--appendfsync") + 1] == "always"
     assert services["redis"]["healthcheck"]["test"][-2:] == ["redis-cli", "ping"]
     volumes = set(_compose()["volumes"])
     for name in ("postgres", "redis"):

@@ -76,6 +76,35 @@ def _code(response: Any) -> str | None:
 # Semantic findings: rules JSON Schema cannot state, so a request the document calls valid
 # is refused. Each names the check, the operation, the status, the code and the message.
 ALLOWED = [
+    *(
+        Allowed(
+            "RejectedPositiveData",
+            "POST /api/v1/analytics/track",
+            422,
+            code,
+            "occurred_at",
+            "occurred_at must lie between ANALYTICS_LATE_EVENT_DAYS ago and the future skew "
+            "ahead of the server's clock: a window relative to now, which no schema states",
+        )
+        for code in ("occurred_at_too_old", "occurred_at_in_future")
+    ),
+    Allowed(
+        "RejectedPositiveData",
+        "POST /api/v1/analytics/track",
+        422,
+        "validation_error",
+        "an exposure needs ab_test_id and variant_id",
+        "an exposure names its split test and variant: a rule across two fields",
+    ),
+    Allowed(
+        "AcceptedNegativeData",
+        "POST /api/v1/analytics/track/batch",
+        202,
+        None,
+        "events",
+        "a batch refuses a bad event by its index and still queues the good ones (issue 12): "
+        "the answer lists the refused event under `rejected`",
+    ),
     Allowed(
         "UseAfterFree",
         "GET /api/v1/(products|funnels)/.+",
