@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis
 from celery import Celery
+from cryptography.fernet import Fernet
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import delete, text, update
 
@@ -190,7 +191,9 @@ def test_the_token_is_enforced_when_set(client: Any, settings_env: Any) -> None:
 
 
 def test_production_without_a_token_hides_metrics(client: Any, settings_env: Any) -> None:
-    settings_env(ENVIRONMENT="production", METRICS_TOKEN=None)
+    # Production refuses the development encryption key: give it one of its own.
+    own_key = Fernet.generate_key().decode()
+    settings_env(ENVIRONMENT="production", METRICS_TOKEN=None, INTEGRATIONS_ENCRYPTION_KEYS=own_key)
     r = client.get("/metrics")
     assert (r.status_code, r.json()["code"]) == (404, "not_found")
     settings_env(METRICS_TOKEN=TOKEN)
