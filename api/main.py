@@ -11,6 +11,7 @@ from api.middleware import BodySizeLimit, RateLimitHeaders
 from api.public import funnels as public_funnels
 from api.routes import (
     account,
+    analytics_reports,
     api_keys,
     auth,
     contacts,
@@ -53,6 +54,7 @@ def create_app() -> FastAPI:
         page_assets.router,
         page_assets.media_router,
         orders.router,
+        analytics_reports.router,
     ):
         app.include_router(router)
     errors.install(app)

@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import event
 
 from api.deps import SettingsDep
+from domain.analytics import metrics as analytics_metrics
 from domain.events import metrics as event_metrics
 from domain.jobs import metrics as job_metrics
 from domain.orders import metrics as order_metrics
@@ -45,6 +46,7 @@ def gauge_sources() -> list[Gauge]:
         *job_metrics.GAUGES,
         *order_metrics.GAUGES,
         *event_metrics.GAUGES,
+        *analytics_metrics.GAUGES,
     ]
 
 

@@ -2,6 +2,11 @@
 
 from domain.accounts.models import Account, ApiKey, AuthSession, RefreshToken, User
 from domain.analytics.models import AnalyticsEvent, AnalyticsVisitor
+from domain.analytics.stats_models import (
+    AnalyticsRollupCursor,
+    AnalyticsRollupState,
+    FunnelStepStat,
+)
 from domain.contacts.models import Contact
 from domain.events.models import EventConsumer
 from domain.funnels.models import Funnel, FunnelStep, FunnelTemplate, FunnelVersion
@@ -26,6 +31,8 @@ from domain.shared.idempotency import IdempotencyRecord
 __all__ = [
     "Account",
     "AnalyticsEvent",
+    "AnalyticsRollupCursor",
+    "AnalyticsRollupState",
     "AnalyticsVisitor",
     "ApiKey",
     "AuthSession",
@@ -36,6 +43,7 @@ __all__ = [
     "EventConsumer",
     "Funnel",
     "FunnelStep",
+    "FunnelStepStat",
     "FunnelTemplate",
     "FunnelVersion",
     "IdempotencyRecord",

@@ -53,6 +53,7 @@ def create_celery(broker_url: str | None = None) -> Celery:
             "workers.tasks.payments",
             "workers.tasks.retention",
             "workers.tasks.events",
+            "workers.tasks.analytics_rollup",
         ],
     )
     return app

@@ -206,3 +206,13 @@ def get_active_by_slug(session: Session, account_id: uuid.UUID, slug: str) -> Fu
             Funnel.account_id == account_id, Funnel.slug == slug, Funnel.status == "active"
         )
     )
+
+
+def step_types(
+    session: Session, account_id: uuid.UUID, funnel_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The type of every step of these funnels of the account."""
+    stmt = select(FunnelStep.id, FunnelStep.step_type).where(
+        FunnelStep.account_id == account_id, FunnelStep.funnel_id.in_(funnel_ids)
+    )
+    return dict(session.execute(stmt).tuples())

@@ -639,3 +639,10 @@ def live_offer(
         "product_id": uuid.UUID(step["product_id"]),
         "bump_product_ids": [uuid.UUID(p) for p in step["bump_product_ids"]],
     }
+
+
+def step_types(
+    session: Session, *, account_id: uuid.UUID, funnel_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """Step id -> step type for these funnels of the account (analytics' step goals)."""
+    return repo.step_types(session, account_id, funnel_ids) if funnel_ids else {}

@@ -1,0 +1,184 @@
+"""The funnel reports (#44 overview, #45 steps, #46 dropoffs): stats rows only, never raw events.
+
+Days are the account's zone's; every answer carries its zone, the zones its rows were
+rolled in, and the rollup watermark (docs/analytics.md, "Reports").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from domain.accounts import service as accounts
+from domain.analytics import report_math
+from domain.analytics import stats_repository as repo
+from domain.analytics.report_schemas import (
+    Bucket,
+    Dropoff,
+    DropoffsOut,
+    Figures,
+    Freshness,
+    Interval,
+    OverviewOut,
+    StepFigures,
+    StepSeries,
+    StepsOut,
+)
+from domain.analytics.rollup_rows import StepDayRow, union_visitors
+from domain.funnels import service as funnels
+from domain.funnels.models import FunnelStep
+from domain.shared.db import utcnow
+from domain.shared.errors import InvalidInput
+from domain.shared.timezones import today
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 366
+
+
+@dataclass(frozen=True)
+class Window:
+    """What every report starts from: the funnel's steps, the range and its stats rows."""
+
+    funnel_id: uuid.UUID
+    steps: list[FunnelStep]
+    start: dt.date
+    end: dt.date
+    rows: list[StepDayRow]
+    freshness: Freshness
+
+    def of_step(self, step_id: uuid.UUID) -> list[StepDayRow]:
+        """The rows of one step."""
+        return [row for row in self.rows if row.step_id == step_id]
+
+
+def _invalid(field: str, msg: str) -> InvalidInput:
+    """A 422 shaped like the request validation errors."""
+    return InvalidInput(
+        msg, code="validation_error", details=[{"loc": ["query", field], "msg": msg}]
+    )
+
+
+def date_range(
+    date_from: dt.date | None, date_to: dt.date | None, zone: str, now: dt.datetime
+) -> tuple[dt.date, dt.date]:
+    """The range asked for: to defaults to today in the zone, from to 30 days ending at to."""
+    end = date_to or today(zone, now)
+    start = date_from or end - dt.timedelta(days=DEFAULT_DAYS - 1)
+    if end < start:
+        raise _invalid("to", "to is before from")
+    if (end - start).days + 1 > MAX_DAYS:
+        raise _invalid("to", f"the range spans more than {MAX_DAYS} days")
+    return start, end
+
+
+def _window(
+    session: Session,
+    account_id: uuid.UUID,
+    funnel_id: uuid.UUID,
+    date_from: dt.date | None,
+    date_to: dt.date | None,
+) -> Window:
+    """The funnel (404 for another account's), its steps, range, rows and freshness."""
+    funnel = funnels.get(session, account_id=account_id, funnel_id=funnel_id)
+    zone = accounts.settings_of(session, account_id).timezone
+    now = utcnow()
+    start, end = date_range(date_from, date_to, zone, now)
+    read = repo.stat_rows(session, account_id, funnel_id, start, end)
+    fresh = repo.freshness(session)
+    freshness = Freshness(
+        time_zone=zone,
+        rolled_in_zones=sorted({zone_of for _, zone_of in read} | {zone}),
+        fresh_as_of=fresh,
+        watermark_age_seconds=round((now - fresh).total_seconds(), 3) if fresh else None,
+    )
+    steps = funnels.steps(session, funnel)
+    return Window(funnel.id, steps, start, end, [row for row, _ in read], freshness)
+
+
+def _step_fields(step: FunnelStep) -> dict[str, object]:
+    """How a step names itself in every report."""
+    return {
+        "step_id": step.id,
+        "name": step.name,
+        "step_type": step.step_type,
+        "position": step.position,
+    }
+
+
+def overview(
+    session: Session,
+    *,
+    account_id: uuid.UUID,
+    funnel_id: uuid.UUID,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+) -> OverviewOut:
+    """#44: the funnel's figures and each step's, over the range."""
+    window = _window(session, account_id, funnel_id, date_from, date_to)
+    return OverviewOut(
+        funnel_id=window.funnel_id,
+        date_from=window.start,
+        date_to=window.end,
+        freshness=window.freshness,
+        funnel=Figures.model_validate(report_math.figures(window.rows, funnel=True)),
+        steps=[
+            StepFigures.model_validate(
+                {**report_math.figures(window.of_step(step.id)), **_step_fields(step)}
+            )
+            for step in window.steps
+        ],
+    )
+
+
+def steps_report(
+    session: Session,
+    *,
+    account_id: uuid.UUID,
+    funnel_id: uuid.UUID,
+    interval: Interval = "day",
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+) -> StepsOut:
+    """#45: each step's figures per day or ISO week of the range, empty buckets included."""
+    window = _window(session, account_id, funnel_id, date_from, date_to)
+    cuts = report_math.buckets(window.start, window.end, interval)
+    series = []
+    for step in window.steps:
+        rows = window.of_step(step.id)
+        buckets = [Bucket.model_validate(report_math.bucket(rows, low, high)) for low, high in cuts]
+        series.append(StepSeries.model_validate({**_step_fields(step), "buckets": buckets}))
+    return StepsOut(
+        funnel_id=window.funnel_id,
+        date_from=window.start,
+        date_to=window.end,
+        interval=interval,
+        freshness=window.freshness,
+        steps=series,
+    )
+
+
+def dropoffs_report(
+    session: Session,
+    *,
+    account_id: uuid.UUID,
+    funnel_id: uuid.UUID,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+) -> DropoffsOut:
+    """#46: step-to-step conversion and drop-off in funnel order."""
+    window = _window(session, account_id, funnel_id, date_from, date_to)
+    visitors = [union_visitors(window.of_step(step.id)) for step in window.steps]
+    figures = report_math.dropoffs(visitors)
+    return DropoffsOut(
+        funnel_id=window.funnel_id,
+        date_from=window.start,
+        date_to=window.end,
+        freshness=window.freshness,
+        steps=[
+            Dropoff.model_validate({**_step_fields(step), **values})
+            for step, values in zip(window.steps, figures, strict=True)
+        ],
+    )
