@@ -139,4 +139,4 @@ def get_account_id_by_slug(session: Session, slug: str) -> uuid.UUID | None:
 def timezones(session: Session, account_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
     """The time zone of each of these accounts."""
     stmt = select(Account.id, Account.timezone).where(Account.id.in_(account_ids))
-    return dict(session.execute(stmt).tuples())
+    return {account_id: zone for account_id, zone in session.execute(stmt)}

@@ -56,9 +56,10 @@ def _bounds(touched: set[GroupKey], zone: str) -> list[repo.Group]:
 def _step_types(
     session: Session, account_id: uuid.UUID, events: pd.DataFrame
 ) -> Mapping[Hashable, str]:
-    """Step id (text, as events carry it) -> step type, for the events' funnels."""
-    funnel_ids = [uuid.UUID(value) for value in events["funnel_id"].unique()]
-    types = funnels.step_types(session, account_id=account_id, funnel_ids=funnel_ids)
+    """Step id (text, as events carry it) -> step type, for the events' steps (a step id is
+    one step's, whatever funnel an event names)."""
+    step_ids = [uuid.UUID(value) for value in events["step_id"].unique()]
+    types = funnels.step_types(session, account_id=account_id, step_ids=step_ids)
     return {str(step): kind for step, kind in types.items()}
 
 

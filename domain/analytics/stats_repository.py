@@ -219,9 +219,8 @@ def freshness(session: Session) -> dt.datetime | None:
 
 def zones(session: Session) -> dict[uuid.UUID, str]:
     """The zone each account's stats are rolled in now."""
-    return dict(
-        session.execute(select(AnalyticsRollupState.account_id, AnalyticsRollupState.zone)).tuples()
-    )
+    stmt = select(AnalyticsRollupState.account_id, AnalyticsRollupState.zone)
+    return {account_id: zone for account_id, zone in session.execute(stmt)}
 
 
 def set_zone(session: Session, account_id: uuid.UUID, zone: str, now: dt.datetime) -> None:

@@ -209,10 +209,10 @@ def get_active_by_slug(session: Session, account_id: uuid.UUID, slug: str) -> Fu
 
 
 def step_types(
-    session: Session, account_id: uuid.UUID, funnel_ids: Sequence[uuid.UUID]
+    session: Session, account_id: uuid.UUID, step_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, str]:
-    """The type of every step of these funnels of the account."""
+    """The type of each of these steps of the account (unknown ids are left out)."""
     stmt = select(FunnelStep.id, FunnelStep.step_type).where(
-        FunnelStep.account_id == account_id, FunnelStep.funnel_id.in_(funnel_ids)
+        FunnelStep.account_id == account_id, FunnelStep.id.in_(step_ids)
     )
-    return dict(session.execute(stmt).tuples())
+    return {step_id: step_type for step_id, step_type in session.execute(stmt)}

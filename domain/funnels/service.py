@@ -642,7 +642,7 @@ def live_offer(
 
 
 def step_types(
-    session: Session, *, account_id: uuid.UUID, funnel_ids: list[uuid.UUID]
+    session: Session, *, account_id: uuid.UUID, step_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, str]:
-    """Step id -> step type for these funnels of the account (analytics' step goals)."""
-    return repo.step_types(session, account_id, funnel_ids) if funnel_ids else {}
+    """Step id -> step type for these steps of the account (analytics' step goals)."""
+    return repo.step_types(session, account_id, step_ids) if step_ids else {}
