@@ -16,15 +16,23 @@ from domain.shared.schemas import DateParam
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "The funnel is not one of the account's"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "The funnel is not one of the account's"}
+}
 From = Annotated[
     DateParam | None,
-    Query(alias="from", description="first local day, inclusive (default: to - 29 days)"),
+    Query(
+        alias="from",
+        description="first local day, inclusive (default: to - 29 days)",
+        json_schema_extra={"pattern": reports.DAY_PATTERN},
+    ),
 ]
 To = Annotated[
     DateParam | None,
     Query(
-        alias="to", description="last local day, inclusive (default: today in the account's zone)"
+        alias="to",
+        description="last local day, inclusive (default: today in the account's zone)",
+        json_schema_extra={"pattern": reports.DAY_PATTERN},
     ),
 ]
 

@@ -36,6 +36,9 @@ from domain.shared.timezones import today
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
+# Day arithmetic needs dates well inside Python's; the document states the same bounds.
+EARLIEST, LATEST = dt.date(1970, 1, 1), dt.date(2199, 12, 31)
+DAY_PATTERN = r"^(?:19[7-9][0-9]|2[01][0-9]{2})-[0-9]{2}-[0-9]{2}$"
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,11 @@ def date_range(
     date_from: dt.date | None, date_to: dt.date | None, zone: str, now: dt.datetime
 ) -> tuple[dt.date, dt.date]:
     """The range asked for: to defaults to today in the zone, from to 30 days ending at to."""
+    for field, day in (("from", date_from), ("to", date_to)):
+        if day is not None and not EARLIEST <= day <= LATEST:
+            raise _invalid(field, f"must lie between {EARLIEST} and {LATEST}")
     end = date_to or today(zone, now)
-    start = date_from or end - dt.timedelta(days=DEFAULT_DAYS - 1)
+    start = date_from or max(end - dt.timedelta(days=DEFAULT_DAYS - 1), EARLIEST)
     if end < start:
         raise _invalid("to", "to is before from")
     if (end - start).days + 1 > MAX_DAYS:

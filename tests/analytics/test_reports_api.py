@@ -169,6 +169,8 @@ def test_another_accounts_funnel_is_404(
         ("overview", {"from": "2026-03-05", "to": "2026-03-01"}),
         ("overview", {"from": "2024-01-01", "to": "2026-03-01"}),
         ("overview", {"from": "yesterday"}),
+        ("overview", {"from": "0001-01-01"}),
+        ("steps", {"to": "9999-12-31"}),
         ("steps", {"interval": "month"}),
         ("dropoffs", {"format": "png"}),
     ],
