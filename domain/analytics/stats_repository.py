@@ -7,6 +7,7 @@ one join, whatever their number.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import uuid
@@ -111,15 +112,42 @@ def _copy_out(session: Session, query: sql.Composable) -> bytes:
     return buffer.getvalue()
 
 
+def _csv_value(value: Any) -> Any:
+    """A value as COPY's CSV takes it: bytea as hex, NULL as an unquoted empty field."""
+    if isinstance(value, bytes):
+        return "\\x" + value.hex()
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return "" if value is None else value
+
+
 def _copy_in(
-    session: Session, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    session: Session,
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    not_null: Sequence[str] = (),
 ) -> None:
-    """COPY rows into table."""
+    """COPY rows into table as one CSV payload (row by row, psycopg waits on every row)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for row in rows:
+        writer.writerow([_csv_value(value) for value in row])
     names = sql.SQL(", ").join(sql.Identifier(name) for name in columns)
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(table), names)
+    options = sql.SQL("FORMAT csv")
+    if not_null:  # an empty field of these columns is "", not NULL (the counts row's currency)
+        forced = sql.SQL(", ").join(sql.Identifier(name) for name in not_null)
+        options = sql.SQL("FORMAT csv, FORCE_NOT_NULL ({})").format(forced)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH ({})").format(
+        sql.Identifier(table), names, options
+    )
     with _driver(session).cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row(row)
+        copy.write(buffer.getvalue())
+    if table.startswith("rollup_"):
+        # Temporary tables get no statistics from autovacuum: without them the planner
+        # joins them to the events by nested loops.
+        with _driver(session).cursor() as cursor:
+            cursor.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
 
 
 def _frame(data: bytes) -> pd.DataFrame:
@@ -377,7 +405,7 @@ def insert_rows(
                 now,
             )
 
-    _copy_in(session, "funnel_step_stats", STAT_COLUMNS, values())
+    _copy_in(session, "funnel_step_stats", STAT_COLUMNS, values(), not_null=["currency"])
     return count
 
 
