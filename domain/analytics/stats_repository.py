@@ -134,7 +134,7 @@ def _copy_in(
     for row in rows:
         writer.writerow([_csv_value(value) for value in row])
     names = sql.SQL(", ").join(sql.Identifier(name) for name in columns)
-    options = sql.SQL("FORMAT csv")
+    options: sql.Composable = sql.SQL("FORMAT csv")
     if not_null:  # an empty field of these columns is "", not NULL (the counts row's currency)
         forced = sql.SQL(", ").join(sql.Identifier(name) for name in not_null)
         options = sql.SQL("FORMAT csv, FORCE_NOT_NULL ({})").format(forced)
