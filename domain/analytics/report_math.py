@@ -8,7 +8,7 @@ place orders analytics totals it too.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pyroaring import BitMap
@@ -36,19 +36,22 @@ def ratio(numerator: int, denominator: int) -> float | None:
     return round(numerator / denominator, 4) if denominator else None
 
 
-def revenue(rows: Sequence[StepDayRow], visitors: int) -> list[dict[str, Any]]:
+def revenue_of(amounts: Iterable[tuple[str, int]], visitors: int) -> list[dict[str, Any]]:
     """Revenue per currency with earnings per click (revenue per unique visitor)."""
-    totals = totals_by_currency(
-        (row.currency, row.revenue_cents) for row in rows if row.currency != COUNTS_CURRENCY
-    )
     return [
         {
             "currency": code,
             "revenue_cents": cents,
             "earnings_per_click_cents": per_visitor(cents, visitors),
         }
-        for code, cents in totals.items()
+        for code, cents in totals_by_currency(amounts).items()
     ]
+
+
+def revenue(rows: Sequence[StepDayRow], visitors: int) -> list[dict[str, Any]]:
+    """Revenue per currency of the rows, with earnings per click."""
+    amounts = ((row.currency, row.revenue_cents) for row in rows if row.currency != COUNTS_CURRENCY)
+    return revenue_of(amounts, visitors)
 
 
 def sums(rows: Sequence[StepDayRow]) -> dict[str, int]:
@@ -56,15 +59,35 @@ def sums(rows: Sequence[StepDayRow]) -> dict[str, int]:
     return {name: sum(getattr(row, name) for row in rows) for name in _SUMMED}
 
 
+def add(counts: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    """Counts of several steps added up."""
+    total = dict.fromkeys(_SUMMED, 0)
+    for one in counts:
+        for name in _SUMMED:
+            total[name] += one.get(name, 0)
+    return total
+
+
 def figures(rows: Sequence[StepDayRow], *, funnel: bool = False) -> dict[str, Any]:
-    """Overview figures of a step's rows, or of a whole funnel's (funnel=True).
+    """Overview figures of a step's rows, or of a whole funnel's (funnel=True)."""
+    money = [(row.currency, row.revenue_cents) for row in rows if row.currency != COUNTS_CURRENCY]
+    return figures_of(sums(rows), money, len(union_visitors(rows)), funnel=funnel)
+
+
+def figures_of(
+    counted: Mapping[str, int],
+    money: Iterable[tuple[str, int]],
+    visitors: int,
+    *,
+    funnel: bool = False,
+) -> dict[str, Any]:
+    """Overview figures from summed counts, revenue amounts and the exact unique visitors.
 
     A step converts by its goal (conversions / unique visitors); a funnel by its sales
     (purchases / unique visitors), since summing different steps' goals counts a buyer
     once per step.
     """
-    counted = sums(rows)
-    visitors = len(union_visitors(rows))
+    counted = add([counted])
     conversions = counted["purchases"] if funnel else counted["conversions"]
     answered = counted["upsells_accepted"] + counted["upsells_declined"]
     return {
@@ -83,7 +106,7 @@ def figures(rows: Sequence[StepDayRow], *, funnel: bool = False) -> dict[str, An
         "upsell_take_rate": ratio(counted["upsells_accepted"], answered),
         "conversions": conversions,
         "conversion_rate": ratio(conversions, visitors),
-        "revenue": revenue(rows, visitors),
+        "revenue": revenue_of(money, visitors),
     }
 
 

@@ -10,6 +10,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
+from pyroaring import BitMap
 from sqlalchemy.orm import Session
 
 from domain.accounts import service as accounts
@@ -27,7 +28,7 @@ from domain.analytics.report_schemas import (
     StepSeries,
     StepsOut,
 )
-from domain.analytics.rollup_rows import StepDayRow, union_visitors
+from domain.analytics.rollup_rows import StepDayRow
 from domain.funnels import service as funnels
 from domain.funnels.models import FunnelStep
 from domain.shared.db import utcnow
@@ -93,15 +94,20 @@ def _window(
     now = utcnow()
     start, end = date_range(date_from, date_to, zone, now)
     read = repo.stat_rows(session, account_id, funnel_id, start, end)
+    freshness = _freshness(session, zone, {zone_of for _, zone_of in read}, now)
+    steps = funnels.steps(session, funnel)
+    return Window(funnel.id, steps, start, end, [row for row, _ in read], freshness)
+
+
+def _freshness(session: Session, zone: str, zones: set[str], now: dt.datetime) -> Freshness:
+    """The zone, the zones the rows were rolled in, and the watermark with its age."""
     fresh = repo.freshness(session)
-    freshness = Freshness(
+    return Freshness(
         time_zone=zone,
-        rolled_in_zones=sorted({zone_of for _, zone_of in read} | {zone}),
+        rolled_in_zones=sorted(zones | {zone}),
         fresh_as_of=fresh,
         watermark_age_seconds=round((now - fresh).total_seconds(), 3) if fresh else None,
     )
-    steps = funnels.steps(session, funnel)
-    return Window(funnel.id, steps, start, end, [row for row, _ in read], freshness)
 
 
 def _step_fields(step: FunnelStep) -> dict[str, object]:
@@ -114,6 +120,28 @@ def _step_fields(step: FunnelStep) -> dict[str, object]:
     }
 
 
+def _head(
+    session: Session,
+    account_id: uuid.UUID,
+    funnel_id: uuid.UUID,
+    date_from: dt.date | None,
+    date_to: dt.date | None,
+) -> tuple[list[FunnelStep], dt.date, dt.date, repo.StepTotals, Freshness]:
+    """The funnel's steps, the range, its per-step totals (summed in SQL) and freshness."""
+    funnel = funnels.get(session, account_id=account_id, funnel_id=funnel_id)
+    zone = accounts.settings_of(session, account_id).timezone
+    now = utcnow()
+    start, end = date_range(date_from, date_to, zone, now)
+    totals = repo.step_totals(session, account_id, funnel_id, start, end)
+    return (
+        funnels.steps(session, funnel),
+        start,
+        end,
+        totals,
+        _freshness(session, zone, totals.zones, now),
+    )
+
+
 def overview(
     session: Session,
     *,
@@ -123,18 +151,34 @@ def overview(
     date_to: dt.date | None = None,
 ) -> OverviewOut:
     """#44: the funnel's figures and each step's, over the range."""
-    window = _window(session, account_id, funnel_id, date_from, date_to)
+    steps, start, end, totals, freshness = _head(
+        session, account_id, funnel_id, date_from, date_to
+    )
+    empty = BitMap()
+    funnel = report_math.figures_of(
+        report_math.add(totals.counts.values()),
+        [amount for amounts in totals.money.values() for amount in amounts],
+        len(BitMap.union(empty, *totals.visitors.values())),
+        funnel=True,
+    )
     return OverviewOut(
-        funnel_id=window.funnel_id,
-        date_from=window.start,
-        date_to=window.end,
-        freshness=window.freshness,
-        funnel=Figures.model_validate(report_math.figures(window.rows, funnel=True)),
+        funnel_id=funnel_id,
+        date_from=start,
+        date_to=end,
+        freshness=freshness,
+        funnel=Figures.model_validate(funnel),
         steps=[
             StepFigures.model_validate(
-                {**report_math.figures(window.of_step(step.id)), **_step_fields(step)}
+                {
+                    **report_math.figures_of(
+                        totals.counts.get(step.id, {}),
+                        totals.money.get(step.id, []),
+                        len(totals.visitors.get(step.id, empty)),
+                    ),
+                    **_step_fields(step),
+                }
             )
-            for step in window.steps
+            for step in steps
         ],
     )
 
@@ -175,16 +219,17 @@ def dropoffs_report(
     date_to: dt.date | None = None,
 ) -> DropoffsOut:
     """#46: step-to-step conversion and drop-off in funnel order."""
-    window = _window(session, account_id, funnel_id, date_from, date_to)
-    visitors = [union_visitors(window.of_step(step.id)) for step in window.steps]
-    figures = report_math.dropoffs(visitors)
+    steps, start, end, totals, freshness = _head(
+        session, account_id, funnel_id, date_from, date_to
+    )
+    figures = report_math.dropoffs([totals.visitors.get(step.id, BitMap()) for step in steps])
     return DropoffsOut(
-        funnel_id=window.funnel_id,
-        date_from=window.start,
-        date_to=window.end,
-        freshness=window.freshness,
+        funnel_id=funnel_id,
+        date_from=start,
+        date_to=end,
+        freshness=freshness,
         steps=[
             Dropoff.model_validate({**_step_fields(step), **values})
-            for step, values in zip(window.steps, figures, strict=True)
+            for step, values in zip(steps, figures, strict=True)
         ],
     )

@@ -12,6 +12,7 @@ import datetime as dt
 import io
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped]
@@ -21,7 +22,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from domain.analytics.rollup import EVENT_TYPES
-from domain.analytics.rollup_rows import StepDayRow
+from domain.analytics.rollup_rows import COUNTS_CURRENCY, StepDayRow
 from domain.analytics.stats_models import (
     AnalyticsRollupCursor,
     AnalyticsRollupState,
@@ -485,3 +486,57 @@ def stat_rows(
             )
         )
     return rows
+
+
+_SUMS = (
+    "views",
+    "entries",
+    "exits",
+    "optins",
+    "checkouts",
+    "purchases",
+    "conversions",
+    "upsells_accepted",
+    "upsells_declined",
+    "bump_purchases",
+    "revenue_cents",
+)
+
+
+@dataclass
+class StepTotals:
+    """A range's stats of a funnel per step: summed counts, revenue per currency, visitors."""
+
+    counts: dict[uuid.UUID, dict[str, int]]
+    money: dict[uuid.UUID, list[tuple[str, int]]]
+    visitors: dict[uuid.UUID, BitMap]
+    zones: set[str]
+
+
+def step_totals(
+    session: Session, account_id: uuid.UUID, funnel_id: uuid.UUID, start: dt.date, end: dt.date
+) -> StepTotals:
+    """Per step, the range's counts summed in SQL and its visitors as one union each."""
+    params = {"account": account_id, "funnel": funnel_id, "start": start, "end": end}
+    scope = (
+        " FROM funnel_step_stats WHERE account_id = :account AND funnel_id = :funnel"
+        " AND day BETWEEN :start AND :end"
+    )
+    sums = ", ".join(f"sum({name})::bigint" for name in _SUMS)
+    totals = StepTotals({}, {}, {}, set())
+    grouped = text(
+        f"SELECT step_id, currency, {sums}, array_agg(DISTINCT zone){scope}"
+        " GROUP BY step_id, currency"
+    )
+    for step_id, currency, *values, zones in session.execute(grouped, params):
+        totals.zones.update(zones)
+        if currency == COUNTS_CURRENCY:
+            totals.counts[step_id] = dict(zip(_SUMS[:-1], values[:-1], strict=True))
+        else:
+            totals.money.setdefault(step_id, []).append((currency, values[-1]))
+    sets: dict[uuid.UUID, list[BitMap]] = {}
+    bitmaps = text(f"SELECT step_id, visitors{scope} AND visitors IS NOT NULL")
+    for step_id, data in session.execute(bitmaps, params):
+        sets.setdefault(step_id, []).append(BitMap.deserialize(data))
+    totals.visitors = {step_id: BitMap.union(*maps) for step_id, maps in sets.items()}
+    return totals
