@@ -186,3 +186,13 @@ def test_bad_parameters_are_422_json(
 
 def test_reports_need_a_login(client: Any, funnel: dict[str, Any]) -> None:
     assert client.get(f"{BASE}/{funnel['id']}/overview").status_code == 401
+
+
+def test_metrics_show_the_watermark_age(client: Any, funnel: dict[str, Any]) -> None:
+    body = client.get("/metrics").text
+
+    line = next(
+        line for line in body.splitlines()
+        if line.startswith("funnels_analytics_rollup_watermark_age_seconds ")
+    )
+    assert 0 <= float(line.split()[1]) < 600  # the fixture's run caught up moments ago
