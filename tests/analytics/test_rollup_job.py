@@ -224,3 +224,16 @@ def test_a_zone_change_keeps_days_before_the_retained_events_in_their_zone() -> 
         )
         zones = {day: zone for day, zone in result}
     assert zones == {dt.date(2026, 5, 1): "UTC", dt.date(2026, 5, 5): "Asia/Tokyo"}
+
+
+def test_beat_runs_the_task_every_interval() -> None:
+    from beat_schedule import BEAT_SCHEDULE
+    from domain.shared.settings import get_settings
+    from workers.celery_app import celery_app
+    from workers.tasks.analytics_rollup import rollup
+
+    entries = [e for e in BEAT_SCHEDULE.values() if e["task"] == rollup_job.ROLLUP_TASK]
+
+    assert [e["schedule"] for e in entries] == [get_settings().analytics_rollup_interval_seconds]
+    assert rollup_job.ROLLUP_TASK in celery_app.tasks
+    assert rollup()["busy"] == 0  # the task body: a run that caught up
