@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain.shared.settings import get_settings
+
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # Publishes outbox messages the after-commit relay could not, and jobs whose message
     # was lost (a broker restart); the database is the source of truth.
@@ -54,5 +56,12 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "webhooks.dispatch",
         "schedule": 2.0,
         "options": {"expires": 10},
+    },
+    # Rolls analytics events into funnel_step_stats (docs/analytics.md); an overlapping run
+    # finds the lock taken and returns.
+    "analytics-rollup": {
+        "task": "analytics.rollup",
+        "schedule": get_settings().analytics_rollup_interval_seconds,
+        "options": {"expires": 2 * get_settings().analytics_rollup_interval_seconds},
     },
 }

@@ -13,6 +13,7 @@ from api.public import funnels as public_funnels
 from api.routes import (
     account,
     analytics,
+    analytics_reports,
     api_keys,
     auth,
     contacts,
@@ -63,6 +64,7 @@ def create_app() -> FastAPI:
         split_tests.router,
         integrations.router,
         webhooks.router,
+        analytics_reports.router,
     ):
         app.include_router(router)
     errors.install(app)

@@ -1,6 +1,8 @@
 """The rollup's pure aggregation against a plain pandas groupby count over the same events.
 
-Run with `.venv/bin/python -m bench.rollup [events]` (default 1,000,000; no servers). Synthetic
+Run with `.venv/bin/python -m bench.rollup [events]` (default 1,000,000; no servers). The
+job and the overview on PostgreSQL, against a SQL GROUP BY: `.venv/bin/python -m bench.rollup
+--db [--events N] [--overview-events N]` (bench/rollup_db.py). Synthetic
 events of one account: 50 funnels x 10 steps over 60 days (30,000 groups), 200,000 visitors,
 300,000 sessions, mostly views. Medians of three runs. The baseline is the least any
 aggregation does: local days from tzdata, then one groupby count per (funnel, step, day).
@@ -83,6 +85,12 @@ def incremental(history: pd.DataFrame, new: pd.DataFrame) -> Callable[[], object
 
 def main() -> None:
     """Print the table: full rollup against the baseline, and incremental runs."""
+    if sys.argv[1:2] == ["--db"]:
+        from bench import rollup_db
+
+        sys.argv.pop(1)
+        rollup_db.main()
+        return
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     frame = events(count, seed=1)
     rows = rollup(frame, ZONE, STEP_TYPES)

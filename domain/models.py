@@ -3,6 +3,11 @@
 from domain.accounts.models import Account, ApiKey, AuthSession, RefreshToken, User
 from domain.analytics.models import AnalyticsEvent, AnalyticsVisitor
 from domain.analytics.split_models import AbTest, AbTestVariant
+from domain.analytics.stats_models import (
+    AnalyticsRollupCursor,
+    AnalyticsRollupState,
+    FunnelStepStat,
+)
 from domain.contacts.models import Contact
 from domain.events.models import EventConsumer
 from domain.funnels.models import Funnel, FunnelStep, FunnelTemplate, FunnelVersion
@@ -31,6 +36,8 @@ __all__ = [
     "AbTestVariant",
     "Account",
     "AnalyticsEvent",
+    "AnalyticsRollupCursor",
+    "AnalyticsRollupState",
     "AnalyticsVisitor",
     "ApiKey",
     "AuthSession",
@@ -41,6 +48,7 @@ __all__ = [
     "EventConsumer",
     "Funnel",
     "FunnelStep",
+    "FunnelStepStat",
     "FunnelTemplate",
     "FunnelVersion",
     "IdempotencyRecord",

@@ -56,6 +56,7 @@ def create_celery(broker_url: str | None = None) -> Celery:
             "workers.tasks.integrations",
             "workers.tasks.analytics",
             "workers.tasks.webhooks",
+            "workers.tasks.analytics_rollup",
         ],
     )
     return app

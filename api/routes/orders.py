@@ -182,14 +182,16 @@ def order_analytics(
     date_from: Annotated[
         DateParam | None,
         Query(
-            description="first UTC day, inclusive (default: date_to - 29 days)",
+            description=(
+                "first day in the account's time zone, inclusive (default: date_to - 29 days)"
+            ),
             json_schema_extra={"pattern": analytics.DAY_PATTERN},
         ),
     ] = None,
     date_to: Annotated[
         DateParam | None,
         Query(
-            description="last UTC day, inclusive (default: today)",
+            description="last day in the account's time zone, inclusive (default: today there)",
             json_schema_extra={"pattern": analytics.DAY_PATTERN},
         ),
     ] = None,
@@ -198,7 +200,8 @@ def order_analytics(
         str | None, Query(pattern="^[A-Za-z]{3}$", description="only this currency (ISO 4217)")
     ] = None,
 ) -> analytics.OrderAnalyticsOut:
-    """Revenue, orders, AOV, bump and upsell take rates and refunds per UTC day.
+    """Revenue, orders, AOV, bump and upsell take rates and refunds per day of the account's
+    time zone (settings), the days of the funnel reports too.
 
     One series per currency (money of different currencies is never added up), every day
     of the range present; at most 366 days. Definitions: domain/orders/analytics.py.

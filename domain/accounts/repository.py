@@ -134,3 +134,9 @@ def get_api_key(session: Session, account_id: uuid.UUID, api_key_id: uuid.UUID) 
 def get_account_id_by_slug(session: Session, slug: str) -> uuid.UUID | None:
     """The id of the account with this public slug."""
     return session.scalar(select(Account.id).where(Account.slug == slug))
+
+
+def timezones(session: Session, account_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The time zone of each of these accounts."""
+    stmt = select(Account.id, Account.timezone).where(Account.id.in_(account_ids))
+    return {account_id: zone for account_id, zone in session.execute(stmt)}

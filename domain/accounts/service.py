@@ -310,3 +310,8 @@ def settings_of(session: Session, account_id: uuid.UUID) -> AccountSettings:
         require_tracking_consent=account.require_tracking_consent,
         version=account.version,
     )
+
+
+def timezones(session: Session, account_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The time zone of each account (analytics rolls days in it); a missing account is left out."""
+    return repo.timezones(session, account_ids) if account_ids else {}

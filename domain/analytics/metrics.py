@@ -4,6 +4,7 @@ The lag is the age of the oldest entry not yet stored: the oldest one delivered 
 worker and not acknowledged, or else the oldest one not yet delivered at all (the whole
 stream when no drain group exists yet); 0 when everything is stored. Ages are taken against
 Redis' own clock (entry ids are its milliseconds), so the API's clock does not matter.
+The rollup's gauge says how stale the reports may be.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Any
 import redis
 from sqlalchemy.orm import Session
 
+from domain.analytics import stats_repository as rollup_repo
 from domain.analytics.stream import GROUP, STREAM_KEY
+from domain.shared.db import utcnow
 from domain.shared.metrics import Gauge, Sample
 from domain.shared.settings import get_settings
 
@@ -100,6 +103,13 @@ def _pending(_session: Session) -> Iterable[Sample]:
     yield (), float(_state().pending)
 
 
+def _rollup_watermark_age(session: Session) -> Iterable[Sample]:
+    """Seconds since the rollup last caught up (nothing before its first run)."""
+    fresh = rollup_repo.freshness(session)
+    if fresh is not None:
+        yield (), max(0.0, (utcnow() - fresh).total_seconds())
+
+
 GAUGES: list[Gauge] = [
     Gauge(
         "funnels_analytics_ingest_lag_seconds",
@@ -118,5 +128,12 @@ GAUGES: list[Gauge] = [
         "Analytics stream entries delivered to a drain worker and not yet acknowledged.",
         _pending,
         source="analytics_stream",
+    ),
+    Gauge(
+        "funnels_analytics_rollup_watermark_age_seconds",
+        "Seconds since the analytics rollup last caught up: how stale funnel reports may be "
+        "(about the beat interval when healthy).",
+        _rollup_watermark_age,
+        source="analytics_rollup",
     ),
 ]

@@ -27,6 +27,9 @@ EVENT_COLUMNS = (
     "amount_cents",
     "currency",
 )
+# Optional: how many order bumps a purchase carried (the drain's properties.bump_count);
+# absent, no purchase had one.
+BUMP_COLUMN = "bump_count"
 EVENT_TYPES = (
     "page_view",
     "optin",
@@ -52,7 +55,18 @@ MAX_VISITOR_ORDINAL = 2**32 - 1
 
 _KIND = {name: code for code, name in enumerate(EVENT_TYPES)}
 _GROUP = ["funnel_id", "step_id", "day"]
-_COUNTS = ["views", "entries", "exits", "optins", "checkouts", "purchases", "conversions"]
+_COUNTS = [
+    "views",
+    "entries",
+    "exits",
+    "optins",
+    "checkouts",
+    "purchases",
+    "conversions",
+    "upsells_accepted",
+    "upsells_declined",
+    "bump_purchases",
+]
 
 
 def local_days(occurred_at: pd.Series, zone: str) -> pd.Series:
@@ -125,6 +139,8 @@ def _session_edges(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 def _flags(frame: pd.DataFrame, step_types: Mapping[Hashable, str]) -> pd.DataFrame:
     """One 0/1 column per count, per event, beside the group columns."""
     kind = frame["kind"]
+    purchases = kind == _KIND["purchase"]
+    bumps = frame[BUMP_COLUMN] if BUMP_COLUMN in frame.columns else pd.Series(0, frame.index)
     goals = {step: _KIND.get(GOAL_BY_STEP_TYPE.get(step_type, ""), -1)
              for step, step_type in step_types.items()}
     goal = frame["step_id"].map(goals).fillna(-1)
@@ -136,8 +152,11 @@ def _flags(frame: pd.DataFrame, step_types: Mapping[Hashable, str]) -> pd.DataFr
             "exits": exits,
             "optins": kind == _KIND["optin"],
             "checkouts": kind == _KIND["checkout_started"],
-            "purchases": kind == _KIND["purchase"],
+            "purchases": purchases,
             "conversions": (kind == goal) | (kind == _KIND[CUSTOM_GOAL]),
+            "upsells_accepted": kind == _KIND["upsell_accepted"],
+            "upsells_declined": kind == _KIND["upsell_declined"],
+            "bump_purchases": purchases & (bumps.fillna(0).to_numpy() > 0),
         },
         index=frame.index,
     ).astype(np.int64)

@@ -36,6 +36,9 @@ class StepDayRow:
     checkouts: int = 0
     purchases: int = 0
     conversions: int = 0
+    upsells_accepted: int = 0
+    upsells_declined: int = 0
+    bump_purchases: int = 0
     revenue_cents: int = 0
 
     @property

@@ -214,3 +214,13 @@ def get_active_by_slug(session: Session, account_id: uuid.UUID, slug: str) -> Fu
             Funnel.account_id == account_id, Funnel.slug == slug, Funnel.status == "active"
         )
     )
+
+
+def step_types(
+    session: Session, account_id: uuid.UUID, step_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The type of each of these steps of the account (unknown ids are left out)."""
+    stmt = select(FunnelStep.id, FunnelStep.step_type).where(
+        FunnelStep.account_id == account_id, FunnelStep.id.in_(step_ids)
+    )
+    return {step_id: step_type for step_id, step_type in session.execute(stmt)}

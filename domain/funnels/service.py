@@ -668,3 +668,10 @@ def live_offer(
         "product_id": uuid.UUID(step["product_id"]),
         "bump_product_ids": [uuid.UUID(p) for p in step["bump_product_ids"]],
     }
+
+
+def step_types(
+    session: Session, *, account_id: uuid.UUID, step_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """Step id -> step type for these steps of the account (analytics' step goals)."""
+    return repo.step_types(session, account_id, step_ids) if step_ids else {}

@@ -1,12 +1,14 @@
 """Order analytics by day: revenue, orders, AOV, bump and upsell take rates, refunds.
 
-Definitions (days are UTC calendar days; a range is inclusive at both ends):
+Definitions (days are calendar days of the account's time zone, as in the funnel reports; a
+range is inclusive at both ends):
 
 - orders: orders paid that day (paid_at), whatever became of them since (refunded,
   fulfilled); bump_orders: those of them holding at least one order bump.
 - gross_revenue_cents: captured cents of succeeded charges: a main charge on its order's
   paid day, an upsell charge on the day it was made (the buyer's click; capture follows
-  within seconds). upsell_revenue_cents is the upsell part of it.
+  within seconds). upsell_revenue_cents is the upsell part of it. The range's total per
+  currency is domain.shared.report_money's, the funnel overview's too: the two agree.
 - refunds / refunded_cents: succeeded refunds, on the day they were asked for.
 - disputes_lost / disputes_lost_cents: disputes closed as lost that day (Stripe took the
   disputed amount back for good); won or open disputes are not counted.
@@ -35,10 +37,13 @@ from pydantic import BaseModel
 from sqlalchemy import BigInteger, ColumnElement, Date, Select, cast, exists, func, select
 from sqlalchemy.orm import Session
 
+from domain.accounts import service as accounts
 from domain.funnels import service as funnels
 from domain.orders.models import Dispute, Order, OrderBump, OrderCharge, OrderUpsell, Refund
 from domain.shared.db import utcnow
 from domain.shared.errors import InvalidInput
+from domain.shared.report_money import totals_by_currency
+from domain.shared.timezones import day_start, today
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -68,7 +73,7 @@ class Figures(BaseModel):
 
 
 class DayFigures(Figures):
-    """The figures of one UTC day."""
+    """The figures of one day of the account's zone."""
 
     date: dt.date
 
@@ -88,6 +93,7 @@ class OrderAnalyticsOut(BaseModel):
     date_to: dt.date
     funnel_id: uuid.UUID | None
     currency: str | None
+    time_zone: str
     currencies: list[CurrencySeries]
 
 
@@ -98,15 +104,17 @@ def _invalid(field: str, msg: str) -> InvalidInput:
     )
 
 
-def date_range(date_from: dt.date | None, date_to: dt.date | None) -> tuple[dt.date, dt.date]:
-    """The range asked for: to defaults to today (UTC), from to 30 days ending at to."""
+def date_range(
+    date_from: dt.date | None, date_to: dt.date | None, zone: str = "UTC"
+) -> tuple[dt.date, dt.date]:
+    """The range asked for: to defaults to today in the zone, from to 30 days ending at to."""
 
     def checked(field: str, day: dt.date) -> dt.date:
         if not EARLIEST <= day <= LATEST:
             raise _invalid(field, f"must lie between {EARLIEST} and {LATEST}")
         return day
 
-    end = checked("date_to", date_to or utcnow().date())
+    end = checked("date_to", date_to or today(zone, utcnow()))
     start = checked("date_from", date_from or max(end - dt.timedelta(DEFAULT_DAYS - 1), EARLIEST))
     if end < start:
         raise _invalid("date_to", "date_to is before date_from")
@@ -126,12 +134,14 @@ def _queries(
     end: dt.datetime,
     funnel_id: uuid.UUID | None,
     currency: str | None,
+    zone: str,
 ) -> list[Select[Any]]:
-    """One aggregate per source by (currency, day), within account, range, funnel, currency."""
+    """One aggregate per source by (currency, local day), within account, range, funnel,
+    currency."""
 
     def per_day(source: Any, at: Any, where: Any = ()) -> Any:
         # Charges are in their order's currency, so the order's labels every source.
-        day = cast(func.timezone("UTC", at), Date).label("day")
+        day = cast(func.timezone(zone, at), Date).label("day")
         stmt = select(Order.currency, day).select_from(source)
         if source is not Order:
             stmt = stmt.join(Order, Order.id == source.order_id)
@@ -201,14 +211,14 @@ def order_analytics(
     funnel_id: uuid.UUID | None = None,
     currency: str | None = None,
 ) -> OrderAnalyticsOut:
-    """The account's order figures per currency and UTC day (404 for another's funnel)."""
-    first, last = date_range(date_from, date_to)
+    """The account's order figures per currency and local day (404 for another's funnel)."""
+    zone = accounts.settings_of(session, account_id).timezone
+    first, last = date_range(date_from, date_to, zone)
     if funnel_id is not None:
         funnels.get(session, account_id=account_id, funnel_id=funnel_id)
-    start = dt.datetime.combine(first, dt.time.min, dt.UTC)
-    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min, dt.UTC)
+    start, end = day_start(first, zone), day_start(last + dt.timedelta(days=1), zone)
     frames = []
-    for stmt in _queries(account_id, start, end, funnel_id, currency):
+    for stmt in _queries(account_id, start, end, funnel_id, currency, zone):
         names = [c.name for c in stmt.selected_columns]
         rows = session.execute(stmt).all()
         frames.append(pd.DataFrame(rows, columns=names).set_index(["currency", "day"]))
@@ -218,11 +228,18 @@ def order_analytics(
     grid = pd.MultiIndex.from_product([wanted, days], names=["currency", "day"])
     data = data.reindex(grid, fill_value=0)
     daily, totals = _derive(data), _derive(data.groupby(level="currency").sum())
+    # The range's gross per currency, totalled where the funnel overview totals its own.
+    gross = totals_by_currency(
+        (code, int(cents))
+        for (code, _day), cents in daily["gross_revenue_cents"].items()
+    )
+    totals["gross_revenue_cents"] = [gross.get(code, 0) for code in totals.index]
     return OrderAnalyticsOut(
         date_from=first,
         date_to=last,
         funnel_id=funnel_id,
         currency=currency,
+        time_zone=zone,
         currencies=[
             CurrencySeries(
                 currency=code,

@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     sendgrid_api_base: str | None = None
     activecampaign_api_base: str | None = None
 
+    # Analytics rollup (docs/analytics.md): how often beat runs it, and events per batch
+    # (one transaction: the groups they touch recomputed whole, and the watermark).
+    analytics_rollup_interval_seconds: float = Field(default=60.0, ge=1)
+    analytics_rollup_batch_size: int = Field(default=50_000, gt=0, le=5_000_000)
+
     # Split tests (docs/split-tests.md): the error rate of a winner call, the normal mixture's
     # spread of lifts for the always-valid mSPRT (absolute rate), exposures per variant first.
     split_test_alpha: float = Field(default=0.05, gt=0, lt=0.5)

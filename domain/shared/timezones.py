@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -25,3 +26,15 @@ def is_known_timezone(name: str) -> bool:
 def zone(name: str) -> ZoneInfo:
     """The zone of a known name (ZoneInfo caches them)."""
     return ZoneInfo(name)
+
+
+def day_start(day: date, name: str) -> datetime:
+    """The first instant (UTC) of a calendar day in the zone; a midnight lost to DST starts
+    the day at the jump."""
+    # fold=0 in a gap takes the offset before it, which lands on the instant of the jump.
+    return datetime.combine(day, time(), tzinfo=zone(name)).astimezone(UTC)
+
+
+def today(name: str, now: datetime) -> date:
+    """The calendar day of now in the zone."""
+    return now.astimezone(zone(name)).date()

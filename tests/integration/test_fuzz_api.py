@@ -124,6 +124,14 @@ ALLOWED = [
     ),
     Allowed(
         "RejectedPositiveData",
+        "GET /api/v1/analytics/funnels/[^/]+/(overview|steps|dropoffs)",
+        422,
+        "validation_error",
+        "more than 366 days|to is before from",
+        "the range's length relates two parameters: at most 366 days, from first",
+    ),
+    Allowed(
+        "RejectedPositiveData",
         "POST /api/v1/orders/stripe/webhook",
         400,
         "invalid_signature",

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.analytics.rollup import EVENT_COLUMNS, rollup
+from domain.analytics.rollup import BUMP_COLUMN, EVENT_COLUMNS, rollup
 from domain.analytics.rollup_rows import (
     StepDayRow,
     union_visitors,
@@ -23,7 +23,8 @@ from domain.analytics.rollup_rows import (
 from domain.analytics.rollup_runs import events_needed, replace_groups, touched_groups
 
 UTC = dt.UTC
-COUNTS = ("views", "entries", "exits", "optins", "checkouts", "purchases", "conversions")
+COUNTS = ("views", "entries", "exits", "optins", "checkouts", "purchases", "conversions",
+          "upsells_accepted", "upsells_declined", "bump_purchases")
 STEP_TYPES = {"a": "optin", "b": "order_form", "c": "upsell", "d": "page", "x": "downsell"}
 # Written again here, not imported, so the reference does not share the code under test.
 GOALS = {"optin": "optin", "order_form": "purchase", "upsell": "upsell_accepted",
@@ -43,17 +44,17 @@ ZONE_ANCHORS = {
 
 def frame(events: list[dict[str, Any]]) -> pd.DataFrame:
     """Events as the rollup takes them."""
-    return pd.DataFrame(events, columns=list(EVENT_COLUMNS))
+    return pd.DataFrame(events, columns=[*EVENT_COLUMNS, BUMP_COLUMN])
 
 
 def event(
     event_id: str, session: str, visitor: int, step: str, kind: str, at: dt.datetime,
-    cents: int = 0, currency: str | None = None, funnel: str = "f",
+    cents: int = 0, currency: str | None = None, funnel: str = "f", bumps: int = 0,
 ) -> dict[str, Any]:
     """One raw event."""
     return {"event_id": event_id, "visitor_ordinal": visitor, "session_id": session,
             "funnel_id": funnel, "step_id": step, "type": kind, "occurred_at": at,
-            "amount_cents": cents, "currency": currency}
+            "amount_cents": cents, "currency": currency, "bump_count": bumps}
 
 
 def as_dict(rows: list[StepDayRow]) -> dict[tuple[Any, ...], dict[str, Any]]:
@@ -101,6 +102,9 @@ def reference(events: list[dict[str, Any]], zone: str) -> dict[tuple[Any, ...], 
         counts["optins"] += kind == "optin"
         counts["checkouts"] += kind == "checkout_started"
         counts["purchases"] += kind == "purchase"
+        counts["upsells_accepted"] += kind == "upsell_accepted"
+        counts["upsells_declined"] += kind == "upsell_declined"
+        counts["bump_purchases"] += kind == "purchase" and e["bump_count"] > 0
         goal = GOALS.get(STEP_TYPES.get(e["step_id"], ""))
         counts["conversions"] += kind == goal or kind == "conversion"
         if kind in ("purchase", "upsell_accepted"):
@@ -128,7 +132,7 @@ HAND = [
     event("e4", "s2", 2, "a", "page_view", t(29, 0, 59)),  # 01:59 CET, just before the jump
     event("e5", "s2", 2, "b", "page_view", t(29, 1, 0)),  # 03:00 CEST
     event("e6", "s2", 2, "b", "checkout_started", t(29, 1, 1)),
-    event("e7", "s2", 2, "b", "purchase", t(29, 1, 2), 4700, "EUR"),
+    event("e7", "s2", 2, "b", "purchase", t(29, 1, 2), 4700, "EUR", bumps=1),
     event("e8", "s2", 2, "c", "page_view", t(29, 1, 3)),
     event("e9", "s2", 2, "c", "upsell_accepted", t(29, 1, 4), 1900, "EUR"),
     event("e10", "s3", 1, "a", "page_view", t(29, 22, 0)),  # 00:00 CEST, 30th (UTC: 29th)
@@ -155,9 +159,11 @@ HAND_EXPECTED = {
     ("f", "a", MAR28, ""): counts(1, {1}),
     ("f", "c", MAR28, ""): counts(1, {1}, entries=1),
     ("f", "a", MAR29, ""): counts(1, {2}, entries=1, optins=1, conversions=1),
-    ("f", "b", MAR29, ""): counts(2, {1, 2}, exits=1, checkouts=1, purchases=1, conversions=1),
+    ("f", "b", MAR29, ""): counts(
+        2, {1, 2}, exits=1, checkouts=1, purchases=1, conversions=1, bump_purchases=1
+    ),
     ("f", "b", MAR29, "EUR"): money(4700),
-    ("f", "c", MAR29, ""): counts(1, {2}, exits=1, conversions=1),
+    ("f", "c", MAR29, ""): counts(1, {2}, exits=1, conversions=1, upsells_accepted=1),
     ("f", "c", MAR29, "EUR"): money(1900),
     ("f", "a", MAR30, ""): counts(1, {1}, entries=1, conversions=1),
     ("f", "b", MAR30, ""): counts(1, {1}, exits=1, purchases=1, conversions=1),
@@ -265,6 +271,7 @@ def streams(draw: st.DrawFn) -> tuple[str, list[dict[str, Any]]]:
             draw(st.integers(0, 10_000)) if is_money else 0,
             draw(st.sampled_from(["EUR", "USD"])) if is_money else None,
             draw(st.sampled_from(["f", "g"])),
+            draw(st.integers(0, 2)) if kind == "purchase" else 0,
         ))
     if events:
         resent = draw(st.lists(st.sampled_from(events), max_size=8))
@@ -333,3 +340,12 @@ def test_chunked_runs_equal_one_pass(
         stored_rows = replace_groups(stored_rows, recomputed, touched)
 
     assert as_dict(stored_rows) == as_dict(rollup(frame(events), zone, STEP_TYPES))
+
+
+def test_the_bump_column_is_optional() -> None:
+    without = frame(HAND).drop(columns="bump_count")
+
+    rows = rollup(without, "Europe/Berlin", STEP_TYPES)
+
+    assert sum(row.bump_purchases for row in rows) == 0
+    assert sum(row.purchases for row in rows) == 2
