@@ -14,21 +14,10 @@ from typing import Any
 from pyroaring import BitMap
 
 from domain.analytics.report_schemas import Interval
-from domain.analytics.rollup_rows import COUNTS_CURRENCY, StepDayRow, union_visitors
+from domain.analytics.rollup_rows import COUNT_FIELDS, COUNTS_CURRENCY, StepDayRow, union_visitors
 from domain.shared.report_money import per_visitor, totals_by_currency
 
-_SUMMED = (
-    "views",
-    "entries",
-    "exits",
-    "optins",
-    "checkouts",
-    "purchases",
-    "conversions",
-    "upsells_accepted",
-    "upsells_declined",
-    "bump_purchases",
-)
+_SUMMED = COUNT_FIELDS
 
 
 def ratio(numerator: int, denominator: int) -> float | None:

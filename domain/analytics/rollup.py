@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 from pyroaring import BitMap
 
-from domain.analytics.rollup_rows import COUNTS_CURRENCY, GroupKey, StepDayRow
+from domain.analytics.rollup_rows import COUNT_FIELDS, COUNTS_CURRENCY, GroupKey, StepDayRow
 
 EVENT_COLUMNS = (
     "event_id",
@@ -55,18 +55,7 @@ MAX_VISITOR_ORDINAL = 2**32 - 1
 
 _KIND = {name: code for code, name in enumerate(EVENT_TYPES)}
 _GROUP = ["funnel_id", "step_id", "day"]
-_COUNTS = [
-    "views",
-    "entries",
-    "exits",
-    "optins",
-    "checkouts",
-    "purchases",
-    "conversions",
-    "upsells_accepted",
-    "upsells_declined",
-    "bump_purchases",
-]
+_COUNTS = list(COUNT_FIELDS)
 
 
 def local_days(occurred_at: pd.Series, zone: str) -> pd.Series:

@@ -16,6 +16,20 @@ from pyroaring import BitMap
 # Currency of the counts row: not NULL, so (funnel, step, day, currency) can be a primary key.
 COUNTS_CURRENCY = ""
 
+# The counts of a counts row: any of them summed over any set of rows is right.
+COUNT_FIELDS = (
+    "views",
+    "entries",
+    "exits",
+    "optins",
+    "checkouts",
+    "purchases",
+    "conversions",
+    "upsells_accepted",
+    "upsells_declined",
+    "bump_purchases",
+)
+
 # (funnel_id, step_id, local day): the unit a run recomputes and replaces as a whole.
 GroupKey = tuple[Hashable, Hashable, dt.date]
 

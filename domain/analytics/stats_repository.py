@@ -22,7 +22,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from domain.analytics.rollup import EVENT_TYPES
-from domain.analytics.rollup_rows import COUNTS_CURRENCY, StepDayRow
+from domain.analytics.rollup_rows import COUNT_FIELDS, COUNTS_CURRENCY, StepDayRow
 from domain.analytics.stats_models import (
     AnalyticsRollupCursor,
     AnalyticsRollupState,
@@ -488,19 +488,7 @@ def stat_rows(
     return rows
 
 
-_SUMS = (
-    "views",
-    "entries",
-    "exits",
-    "optins",
-    "checkouts",
-    "purchases",
-    "conversions",
-    "upsells_accepted",
-    "upsells_declined",
-    "bump_purchases",
-    "revenue_cents",
-)
+_SUMS = (*COUNT_FIELDS, "revenue_cents")
 
 
 @dataclass
