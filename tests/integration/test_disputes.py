@@ -67,6 +67,8 @@ def test_a_dispute_is_recorded_once_even_when_redelivered(
         "number": None,  # the catalogue's optional order facts, not loaded here
         "funnel_id": None,
         "contact_id": None,
+        "visitor_id": None,
+        "session_id": None,
         "charge_id": str(main.id),
         "dispute_id": dispute["id"],
         "amount_cents": main.captured_cents,
