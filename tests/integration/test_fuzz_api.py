@@ -250,6 +250,24 @@ ALLOWED = [
         "event types come from the catalogue (GET /api/v1/events/types)",
     ),
     Allowed(
+        "UseAfterFree",
+        "(GET|PATCH) /api/v1/products/[^/]+",
+        200,
+        None,
+        "archived_at",
+        "DELETE /products/{id} archives the product (orders keep naming it), so it stays "
+        "readable with archived_at set, as documented on the route",
+    ),
+    Allowed(
+        "ServerError",
+        "GET /api/v1/integrations/[^/]+/lists",
+        502,
+        "provider_error",
+        "network error",
+        "the lists are the provider's answer, and here no provider answers (tests point their "
+        "addresses at a closed port): 502 says so, as documented",
+    ),
+    Allowed(
         "RejectedPositiveData",
         "POST /api/v1/integrations/webhooks/[^/]+/recover",
         422,

@@ -26,6 +26,7 @@ from domain.jobs import outbox
 from domain.shared import events
 from domain.shared.db import set_clock, unit_of_work
 from domain.shared.settings import get_settings
+from tests.support.aio import run_async
 from tests.support.simulated import SimulatedTime
 from workers import publisher
 from workers.tasks.events import drain_consumer
@@ -110,7 +111,7 @@ class WebhookTime(SimulatedTime):
             super().run_due()
             while drain_consumer(consumer):
                 pass
-            dispatcher.run_sync(account_ids=self.account_ids)
+            run_async(dispatcher.run(account_ids=self.account_ids))
             if not self.sent:  # no event recorded, no job asked for: nothing more is due now
                 return
         raise AssertionError("the simulated webhooks never came to rest")
