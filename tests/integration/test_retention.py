@@ -161,7 +161,7 @@ def _delivery(account_id: uuid.UUID, status: str, age: timedelta) -> tuple[uuid.
             account_id=account_id,
             url="https://8.8.8.8/",
             event_types=["order.paid"],
-            secret="encrypted",
+            secret=crypto.encrypt_text("whsec_retention"),
         )
         session.add(webhook)
         session.flush()

@@ -262,6 +262,11 @@ def test_keys_rotate(monkeypatch: pytest.MonkeyPatch, client: Any, tenant: Any) 
         with pytest.raises(crypto.CredentialsUnreadable):
             crypto.decrypt(_stored(out["id"]).credentials_encrypted)
     finally:
+        # Back under the development key: a later rotation reads every row of the database.
+        monkeypatch.setenv("INTEGRATIONS_ENCRYPTION_KEYS", f"{old},{new}")
+        get_settings.cache_clear()
+        with unit_of_work() as session:
+            integrations.rotate_credentials(session)
         monkeypatch.undo()
         get_settings.cache_clear()
 

@@ -7,11 +7,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
 from domain.integrations import crypto
 from domain.integrations.webhooks.models import Webhook, WebhookDelivery
 from domain.shared.db import unit_of_work
+from domain.shared.settings import get_settings
 from tests.support.jobs import load_job
 from tests.support.tenancy import assert_isolated
 
@@ -72,6 +74,44 @@ def test_rotation_answers_a_new_secret(client: Any, tenant: Any) -> None:
         assert "whsec_" not in row.secret + (row.previous_secret or "")
         stored = (crypto.decrypt_text(row.secret), crypto.decrypt_text(row.previous_secret or ""))
         assert stored == (rotated["secret"], created["secret"])
+
+
+def test_the_rotate_command_re_encrypts_webhook_secrets(
+    client: Any, tenant: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new first key, `python -m domain.integrations.crypto rotate`, then the old key can go."""
+    created = _create(client, tenant.headers)
+    rotated = client.patch(
+        f"{BASE}/{created['id']}", json={"rotate_secret": True}, headers=tenant.headers
+    ).json()
+    old = get_settings().integrations_encryption_keys
+    new = Fernet.generate_key().decode()
+
+    def use(keys: str) -> None:
+        monkeypatch.setenv("INTEGRATIONS_ENCRYPTION_KEYS", keys)
+        get_settings.cache_clear()
+
+    def stored() -> tuple[str, str]:
+        with unit_of_work() as session:
+            row = session.get(Webhook, uuid.UUID(created["id"]))
+            assert row is not None
+            return crypto.decrypt_text(row.secret), crypto.decrypt_text(row.previous_secret or "")
+
+    try:
+        use(f"{new},{old}")
+        assert crypto.main(["rotate"]) == 0
+        assert "webhooks' secrets" in capsys.readouterr().out
+        use(new)  # the old key is gone: both secrets still read
+        assert stored() == (rotated["secret"], created["secret"])
+        use(old)
+        with pytest.raises(crypto.CredentialsUnreadable):
+            stored()
+    finally:
+        use(f"{old},{new}")  # back under the development key for the tests that follow
+        assert crypto.main(["rotate"]) == 0
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert crypto.main(["other"]) == 2
 
 
 @pytest.mark.parametrize(
