@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import platform
@@ -215,6 +216,8 @@ def api_env(servers: BenchServers) -> dict[str, str]:
     return {
         "ENVIRONMENT": "production",
         "SECRET_KEY": secrets.token_urlsafe(48),
+        # Production refuses the development key; a bench run gets a Fernet key of its own.
+        "INTEGRATIONS_ENCRYPTION_KEYS": base64.urlsafe_b64encode(os.urandom(32)).decode(),
         "DATABASE_URL": servers.database_url,
         "REDIS_URL": servers.redis_url,
         "RATE_LIMIT_ENABLED": "true",

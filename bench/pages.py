@@ -22,6 +22,7 @@ iterations, well under a minute). Progress goes to stderr; the tables go to stdo
 from __future__ import annotations
 
 import argparse
+import base64
 import gc
 import json
 import math
@@ -434,6 +435,8 @@ def api_env(servers: BenchServers) -> dict[str, str]:
     return {
         "ENVIRONMENT": "production",
         "SECRET_KEY": secrets.token_urlsafe(48),
+        # Production refuses the development key; a bench run gets a Fernet key of its own.
+        "INTEGRATIONS_ENCRYPTION_KEYS": base64.urlsafe_b64encode(os.urandom(32)).decode(),
         "DATABASE_URL": servers.database_url,
         "REDIS_URL": servers.redis_url,
         "RATE_LIMIT_ENABLED": "false",

@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import os
 import platform
+import secrets
 import sys
 import time
 import uuid
@@ -117,11 +118,15 @@ def poster(base: str, page_path: str, html: str) -> Request:
     form = _OptinForm()
     form.feed(html)
     action = form.action or f"{page_path}/optin"
+    token = secrets.token_urlsafe(32)
 
     async def post(client: httpx.AsyncClient, n: int) -> bool:
         data = {**form.hidden, "email": f"bench-{n}-{uuid.uuid4().hex[:6]}@example.com"}
         data["first_name"] = "Bench"
-        r = await client.post(action, data=data, headers={"Origin": base})
+        # The double-submit token a browser's page script copies from its cookie.
+        data["csrf_token"] = token
+        headers = {"Origin": base, "Cookie": f"fp_csrf={token}"}
+        r = await client.post(action, data=data, headers=headers)
         return r.status_code < 400
 
     return post
